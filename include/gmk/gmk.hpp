@@ -1,0 +1,9 @@
+// gmk: generative-model math kernels. The umbrella header: everything but the optional
+// Eigen adapters (<gmk/eigen.hpp>).
+#pragma once
+
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/version.hpp"
+#include "core/view.hpp"
+#include "simd/simd.hpp"

@@ -1,0 +1,251 @@
+// gmk: the vector interface every kernel is written against.
+//
+// The same kernel source runs on gmk::simd::scalar and on every xsimd architecture, and compiles
+// against xsimd 8.1 (Debian 12) as well as xsimd 13/14: every call whose name or semantics
+// changed between them (reductions, bit and mask casts, min/max on NaN) goes through here.
+// Call these qualified (`simd::fma(a, b, c)`): unqualified calls would also find xsimd's own
+// overloads by argument-dependent lookup.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "backend.hpp"
+
+namespace gmk::simd {
+
+// ---- memory --------------------------------------------------------------------------------
+
+/// Loads lanes<T, B> elements from p (any alignment).
+template <class B = native, class T>
+batch<T, B> load(const T* p) noexcept {
+    return batch<T, B>::load_unaligned(p);
+}
+/// Loads lanes<T, B> elements from p, which must be aligned to B::alignment().
+template <class B = native, class T>
+batch<T, B> load_aligned(const T* p) noexcept {
+    return batch<T, B>::load_aligned(p);
+}
+/// A vector with every lane equal to v.
+template <class B = native, class T>
+batch<T, B> broadcast(T v) noexcept {
+    return batch<T, B>(v);
+}
+/// Stores all lanes of v to p (any alignment).
+template <class T, class V>
+void store(T* p, const V& v) noexcept {
+    v.store_unaligned(p);
+}
+/// Stores all lanes of v to p, which must be aligned to the backend's alignment.
+template <class T, class V>
+void store_aligned(T* p, const V& v) noexcept {
+    v.store_aligned(p);
+}
+/// Lane i of v (slow: for tests and tails, not inner loops).
+template <class V>
+typename V::value_type lane(const V& v, std::size_t i) noexcept {
+    alignas(64) typename V::value_type tmp[V::size];
+    v.store_unaligned(tmp);
+    return tmp[i];
+}
+
+// ---- scalar backend ------------------------------------------------------------------------
+
+template <class T>
+scalar_batch<T> fma(scalar_batch<T> a, scalar_batch<T> b, scalar_batch<T> c) noexcept {
+    if constexpr (std::is_floating_point_v<T>) return std::fma(a.value, b.value, c.value);
+    else return T(a.value * b.value + c.value);
+}
+/// std::min semantics: b < a ? b : a (returns a when either is NaN).
+template <class T>
+scalar_batch<T> min(scalar_batch<T> a, scalar_batch<T> b) noexcept { return std::min(a.value, b.value); }
+/// std::max semantics: a < b ? b : a (returns a when either is NaN).
+template <class T>
+scalar_batch<T> max(scalar_batch<T> a, scalar_batch<T> b) noexcept { return std::max(a.value, b.value); }
+template <class T>
+scalar_batch<T> abs(scalar_batch<T> a) noexcept {
+    if constexpr (std::is_floating_point_v<T>) return std::fabs(a.value);
+    else return a.value < 0 ? T(-a.value) : a.value;
+}
+template <class T>
+scalar_batch<T> sqrt(scalar_batch<T> a) noexcept { return std::sqrt(a.value); }
+template <class T>
+scalar_batch<T> exp(scalar_batch<T> a) noexcept { return std::exp(a.value); }
+template <class T>
+scalar_batch<T> log(scalar_batch<T> a) noexcept { return std::log(a.value); }
+template <class T>
+scalar_batch<T> select(scalar_mask<T> m, scalar_batch<T> a, scalar_batch<T> b) noexcept {
+    return m.value ? a : b;
+}
+template <class T>
+scalar_mask<T> isnan(scalar_batch<T> a) noexcept { return a.value != a.value; }
+template <class T>
+T reduce_add(scalar_batch<T> a) noexcept { return a.value; }
+template <class T>
+T reduce_max(scalar_batch<T> a) noexcept { return a.value; }
+template <class T>
+T reduce_min(scalar_batch<T> a) noexcept { return a.value; }
+template <class T>
+bool any(scalar_mask<T> m) noexcept { return m.value; }
+template <class T>
+bool all(scalar_mask<T> m) noexcept { return m.value; }
+/// Reinterprets the bits of each lane as U (same lane width).
+template <class U, class T>
+scalar_batch<U> bitcast(scalar_batch<T> a) noexcept {
+    static_assert(sizeof(U) == sizeof(T), "gmk::simd::bitcast: lane widths differ");
+    U u;
+    std::memcpy(&u, &a.value, sizeof(U));
+    return u;
+}
+/// The same mask over lanes of U (same lane count).
+template <class U, class T>
+scalar_mask<U> mask_cast(scalar_mask<T> m) noexcept { return m.value; }
+/// Converts each lane to U by static_cast (same lane count).
+template <class U, class T>
+scalar_batch<U> convert(scalar_batch<T> a) noexcept { return static_cast<U>(a.value); }
+
+// ---- xsimd backends ------------------------------------------------------------------------
+
+template <class T, class A>
+xsimd::batch<T, A> fma(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
+                       const xsimd::batch<T, A>& c) noexcept {
+    return xsimd::fma(a, b, c);
+}
+
+namespace detail {
+#if (defined(__x86_64__) || defined(__i386__)) && XSIMD_VERSION_MAJOR < 14
+// x86 max(a, b) returns its second operand when either is NaN, so swapping the operands gives
+// std::max's "first argument" rule in one instruction. xsimd 14 adopted std semantics itself.
+inline constexpr bool swap_minmax_operands = true;
+#else
+inline constexpr bool swap_minmax_operands = false;
+#endif
+inline constexpr bool native_minmax_is_std =
+#if defined(__x86_64__) || defined(__i386__) || XSIMD_VERSION_MAJOR >= 14
+    true;
+#else
+    false;
+#endif
+}  // namespace detail
+
+/// std::max semantics lane by lane: a < b ? b : a (returns a when either is NaN).
+template <class T, class A>
+xsimd::batch<T, A> max(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b) noexcept {
+    if constexpr (!std::is_floating_point_v<T>) return xsimd::max(a, b);
+    else if constexpr (!detail::native_minmax_is_std) return xsimd::select(a < b, b, a);
+    else if constexpr (detail::swap_minmax_operands) return xsimd::max(b, a);
+    else return xsimd::max(a, b);
+}
+/// std::min semantics lane by lane: b < a ? b : a (returns a when either is NaN).
+template <class T, class A>
+xsimd::batch<T, A> min(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b) noexcept {
+    if constexpr (!std::is_floating_point_v<T>) return xsimd::min(a, b);
+    else if constexpr (!detail::native_minmax_is_std) return xsimd::select(b < a, b, a);
+    else if constexpr (detail::swap_minmax_operands) return xsimd::min(b, a);
+    else return xsimd::min(a, b);
+}
+template <class T, class A>
+xsimd::batch<T, A> abs(const xsimd::batch<T, A>& a) noexcept { return xsimd::abs(a); }
+template <class T, class A>
+xsimd::batch<T, A> sqrt(const xsimd::batch<T, A>& a) noexcept { return xsimd::sqrt(a); }
+/// exp to within a few ulp of the correctly rounded result (measured in tests/simd_ops.cpp).
+template <class T, class A>
+xsimd::batch<T, A> exp(const xsimd::batch<T, A>& a) noexcept { return xsimd::exp(a); }
+/// Natural logarithm to within a few ulp (measured in tests/simd_ops.cpp).
+template <class T, class A>
+xsimd::batch<T, A> log(const xsimd::batch<T, A>& a) noexcept { return xsimd::log(a); }
+template <class T, class A>
+xsimd::batch<T, A> select(const xsimd::batch_bool<T, A>& m, const xsimd::batch<T, A>& a,
+                          const xsimd::batch<T, A>& b) noexcept {
+    return xsimd::select(m, a, b);
+}
+template <class T, class A>
+xsimd::batch_bool<T, A> isnan(const xsimd::batch<T, A>& a) noexcept { return a != a; }
+template <class T, class A>
+bool any(const xsimd::batch_bool<T, A>& m) noexcept { return xsimd::any(m); }
+template <class T, class A>
+bool all(const xsimd::batch_bool<T, A>& m) noexcept { return xsimd::all(m); }
+
+/// Sum of the lanes (the order of additions is the architecture's).
+template <class T, class A>
+T reduce_add(const xsimd::batch<T, A>& a) noexcept {
+#if GMK_XSIMD_MODERN_API
+    return xsimd::reduce_add(a);
+#else
+    return xsimd::hadd(a);
+#endif
+}
+
+namespace detail {
+template <class T, class A, class Pick>
+T fold_lanes(const xsimd::batch<T, A>& a, Pick pick) noexcept {
+    alignas(64) T tmp[xsimd::batch<T, A>::size];
+    a.store_unaligned(tmp);
+    T r = tmp[0];
+    for (std::size_t i = 1; i < xsimd::batch<T, A>::size; ++i) r = pick(r, tmp[i]);
+    return r;
+}
+}  // namespace detail
+
+/// Largest lane; NaN when any lane is NaN.
+template <class T, class A>
+T reduce_max(const xsimd::batch<T, A>& a) noexcept {
+    if constexpr (std::is_floating_point_v<T>) {
+        if (xsimd::any(a != a)) return std::numeric_limits<T>::quiet_NaN();
+    }
+#if GMK_XSIMD_MODERN_API
+    return xsimd::reduce_max(a);
+#else
+    return detail::fold_lanes(a, [](T x, T y) { return x < y ? y : x; });
+#endif
+}
+/// Smallest lane; NaN when any lane is NaN.
+template <class T, class A>
+T reduce_min(const xsimd::batch<T, A>& a) noexcept {
+    if constexpr (std::is_floating_point_v<T>) {
+        if (xsimd::any(a != a)) return std::numeric_limits<T>::quiet_NaN();
+    }
+#if GMK_XSIMD_MODERN_API
+    return xsimd::reduce_min(a);
+#else
+    return detail::fold_lanes(a, [](T x, T y) { return y < x ? y : x; });
+#endif
+}
+
+/// Reinterprets the bits of each lane as U (same lane width).
+template <class U, class T, class A>
+xsimd::batch<U, A> bitcast(const xsimd::batch<T, A>& a) noexcept {
+    static_assert(sizeof(U) == sizeof(T), "gmk::simd::bitcast: lane widths differ");
+#if GMK_XSIMD_MODERN_API
+    return xsimd::bitwise_cast<U>(a);
+#else
+    return xsimd::bitwise_cast<xsimd::batch<U, A>>(a);
+#endif
+}
+
+/// The same mask over lanes of U (same lane count).
+template <class U, class T, class A>
+xsimd::batch_bool<U, A> mask_cast(const xsimd::batch_bool<T, A>& m) noexcept {
+    static_assert(xsimd::batch<U, A>::size == xsimd::batch<T, A>::size,
+                  "gmk::simd::mask_cast: lane counts differ");
+    if constexpr (std::is_same_v<U, T>) {
+        return m;
+    } else {
+#if GMK_XSIMD_MODERN_API
+        return xsimd::batch_bool_cast<U>(m);
+#else
+        return xsimd::bool_cast(m);
+#endif
+    }
+}
+
+/// Converts each lane to U by static_cast (same lane count).
+template <class U, class T, class A>
+xsimd::batch<U, A> convert(const xsimd::batch<T, A>& a) noexcept {
+    return xsimd::batch_cast<U>(a);
+}
+
+}  // namespace gmk::simd

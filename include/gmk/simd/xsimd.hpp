@@ -1,0 +1,24 @@
+// gmk: the one place that includes xsimd, and the facts about its version.
+#pragma once
+
+// GCC 12's AVX-512 intrinsic headers trip -Wuninitialized on _mm512_undefined_*()
+// (GCC PR 105593) once xsimd's exp/log inline them; the warning is a false positive
+// inside the compiler's own headers, silenced here and nowhere else.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <xsimd/xsimd.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#if !defined(XSIMD_VERSION_MAJOR) || XSIMD_VERSION_MAJOR < 8 || \
+    (XSIMD_VERSION_MAJOR == 8 && XSIMD_VERSION_MINOR < 1)
+#error "gmk needs xsimd 8.1 or newer"
+#endif
+
+/// xsimd 9 renamed hadd to reduce_add, added reduce_max/min, batch_bool_cast and the
+/// bitwise_cast<T>(batch) form. gmk/simd/ops.hpp routes each through one switch.
+#define GMK_XSIMD_MODERN_API (XSIMD_VERSION_MAJOR >= 9)
