@@ -9,10 +9,19 @@
 // Inner loops never check; the checks sit at the API boundary only.
 #pragma once
 
+#include <cstddef>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GMK_COLD __attribute__((noinline, cold))
+#elif defined(_MSC_VER)
+#define GMK_COLD __declspec(noinline)
+#else
+#define GMK_COLD
+#endif
 
 namespace gmk {
 namespace detail {
@@ -40,13 +49,35 @@ std::string value_text(const V& value) {
                                 " is invalid (" + rule + ")");
 }
 
+[[noreturn]] GMK_COLD inline void fail_null(const char* function, const char* argument,
+                                            std::size_t count) {
+    throw_invalid_argument(function, argument, "null",
+                           "must point to " + std::to_string(count) + " elements");
+}
+
+// The failing path, kept out of line so that a passing check costs one branch.
+template <class V, class Rule>
+[[noreturn]] GMK_COLD void fail_argument(const char* function, const char* argument, const V& value,
+                                         const Rule& rule) {
+    throw_invalid_argument(function, argument, value_text(value), rule);
+}
+
 }  // namespace detail
 
 /// Throws std::invalid_argument naming `function`, `argument`, `value` and `rule` unless `ok`.
+/// Nothing is allocated unless the check fails.
+template <class V>
+inline void check_argument(bool ok, const char* function, const char* argument, const V& value,
+                           const char* rule) {
+    if (!ok) detail::fail_argument(function, argument, value, rule);
+}
+
+/// As above, for a rule composed at run time (allocates: keep it off hot paths, or compose the
+/// rule only once the check has failed).
 template <class V>
 inline void check_argument(bool ok, const char* function, const char* argument, const V& value,
                            const std::string& rule) {
-    if (!ok) detail::throw_invalid_argument(function, argument, detail::value_text(value), rule);
+    if (!ok) detail::fail_argument(function, argument, value, rule);
 }
 
 /// Throws std::invalid_argument unless `pointer` is non-null (or `count` is zero, when nothing
@@ -54,9 +85,7 @@ inline void check_argument(bool ok, const char* function, const char* argument, 
 template <class P>
 inline void check_pointer(const P* pointer, std::size_t count, const char* function,
                           const char* argument) {
-    if (pointer == nullptr && count != 0)
-        detail::throw_invalid_argument(function, argument, "null",
-                                       "must point to " + std::to_string(count) + " elements");
+    if (pointer == nullptr && count != 0) detail::fail_null(function, argument, count);
 }
 
 }  // namespace gmk

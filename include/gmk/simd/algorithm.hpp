@@ -113,6 +113,11 @@ std::size_t first_set_lane(const M& m, std::size_t limit) noexcept {
     return limit;
 }
 
+template <std::size_t... K>
+constexpr auto index_tuple(std::index_sequence<K...>) {
+    return std::tuple<std::integral_constant<std::size_t, K>...>{};
+}
+
 // Mask of the lanes k < count of a vector of R.
 template <class B, class R>
 mask<R, B> first_lanes(std::size_t count) noexcept {
@@ -139,7 +144,14 @@ void map(std::size_t n, outputs<O...> out, inputs<I...> in, F&& f) {
     constexpr auto os = std::index_sequence_for<O...>{};
     constexpr auto is = std::index_sequence_for<I...>{};
     const std::size_t body = n - n % L;
-    for (std::size_t at = 0; at < body; at += L)
+    std::size_t at = 0;
+    // Two vectors per trip: enough independent work to keep the load and store ports busy, and
+    // few enough copies of f that the compiler still inlines a long one (exp, log) in each.
+    for (; at + 2 * L <= body; at += 2 * L) {
+        detail::store_at(at, out.ptrs, detail::call_at<B>(at, in.ptrs, f, is), os);
+        detail::store_at(at + L, out.ptrs, detail::call_at<B>(at + L, in.ptrs, f, is), os);
+    }
+    for (; at < body; at += L)
         detail::store_at(at, out.ptrs, detail::call_at<B>(at, in.ptrs, f, is), os);
     const std::size_t rest = n - body;
     if (rest == 0) return;
@@ -152,27 +164,36 @@ void map(std::size_t n, outputs<O...> out, inputs<I...> in, F&& f) {
 
 /// Lane-wise reduction of f over elements [0, n) of the inputs: returns the vector of partial
 /// results `acc`, starting from `identity` in every lane and folding `acc = combine(acc, f(...))`.
-/// Reduce its lanes with reduce_add / reduce_max / reduce_min. Four independent accumulators
-/// hide the latency of `combine`; the order of operations depends only on n and the backend.
+/// Reduce its lanes with reduce_add / reduce_max / reduce_min. Eight independent accumulators
+/// hide the latency of `combine` (two loads a cycle times a 3-4 cycle latency); the order of
+/// operations depends only on n and the backend.
 template <class B = native, class R, class... I, class F, class C>
 batch<R, B> transform_reduce(std::size_t n, R identity, inputs<I...> in, F&& f, C&& combine) {
     constexpr std::size_t L = detail::common_lanes<B, R, I...>();
+    constexpr std::size_t U = 8;
     constexpr auto is = std::index_sequence_for<I...>{};
     const batch<R, B> id = simd::broadcast<B>(identity);
-    batch<R, B> acc[4] = {id, id, id, id};
-    const std::size_t body4 = n - n % (4 * L);
-    for (std::size_t at = 0; at < body4; at += 4 * L) {
-        for (std::size_t u = 0; u < 4; ++u)
-            acc[u] = combine(acc[u], detail::call_at<B>(at + u * L, in.ptrs, f, is));
-    }
-    std::size_t at = body4;
-    for (; at + L <= n; at += L) acc[0] = combine(acc[0], detail::call_at<B>(at, in.ptrs, f, is));
-    batch<R, B> total = combine(combine(acc[0], acc[1]), combine(acc[2], acc[3]));
+    batch<R, B> acc[U];
+    for (auto& a : acc) a = id;
+    std::size_t at = 0;
+    // The U steps are spelled out by a pack expansion, so the accumulators stay in registers
+    // whatever the compiler's unrolling heuristics.
+    const auto step = [&](auto... u) {
+        ((acc[decltype(u)::value] =
+              combine(acc[decltype(u)::value], detail::call_at<B>(at + decltype(u)::value * L, in.ptrs, f, is))),
+         ...);
+    };
+    for (; at + U * L <= n; at += U * L)
+        std::apply(step, detail::index_tuple(std::make_index_sequence<U>{}));
+    for (std::size_t u = 0; at + L <= n; at += L, ++u)
+        acc[u] = combine(acc[u], detail::call_at<B>(at, in.ptrs, f, is));
+    for (std::size_t width = U / 2; width >= 1; width /= 2)  // pairwise: 8 -> 4 -> 2 -> 1
+        for (std::size_t u = 0; u < width; ++u) acc[u] = combine(acc[u], acc[u + width]);
     const std::size_t rest = n - at;
-    if (rest == 0) return total;
+    if (rest == 0) return acc[0];
     const auto in_buf = detail::pad<L>(in.ptrs, at, rest, is);
     const batch<R, B> tail = detail::call_at<B>(0, detail::const_pointers(in_buf, is), f, is);
-    return combine(total, simd::select(detail::first_lanes<B, R>(rest), tail, id));
+    return combine(acc[0], simd::select(detail::first_lanes<B, R>(rest), tail, id));
 }
 
 /// The first index i in [0, n) where lane-wise predicate `pred` (vectors of the inputs -> mask)

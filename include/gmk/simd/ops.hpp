@@ -109,10 +109,21 @@ scalar_batch<U> convert(scalar_batch<T> a) noexcept { return static_cast<U>(a.va
 
 // ---- xsimd backends ------------------------------------------------------------------------
 
+/// a * b + c rounded once where the architecture has a fused multiply-add (scalar, FMA3,
+/// AVX-512, NEON64); the SSE and plain AVX tags have none and round twice.
 template <class T, class A>
 xsimd::batch<T, A> fma(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
                        const xsimd::batch<T, A>& c) noexcept {
-    return xsimd::fma(a, b, c);
+#if defined(__AVX512F__)
+    // xsimd 8.1 has no AVX-512 fma: its generic fallback a * b + c rounds twice, in two
+    // instructions. Every AVX-512 CPU has the fused one.
+    if constexpr (std::is_base_of_v<xsimd::avx512f, A> && std::is_same_v<T, float>)
+        return _mm512_fmadd_ps(a, b, c);
+    else if constexpr (std::is_base_of_v<xsimd::avx512f, A> && std::is_same_v<T, double>)
+        return _mm512_fmadd_pd(a, b, c);
+    else
+#endif
+        return xsimd::fma(a, b, c);
 }
 
 namespace detail {
@@ -151,12 +162,67 @@ template <class T, class A>
 xsimd::batch<T, A> abs(const xsimd::batch<T, A>& a) noexcept { return xsimd::abs(a); }
 template <class T, class A>
 xsimd::batch<T, A> sqrt(const xsimd::batch<T, A>& a) noexcept { return xsimd::sqrt(a); }
-/// exp to within a few ulp of the correctly rounded result (measured in tests/simd_ops.cpp).
+namespace detail {
+// Where xsimd's exp overflows early: from 127.5 ln 2 (float) or 1023.5 ln 2 (double) on, the
+// 2^k scale of its reduction x = k ln 2 + r overflows for k = 128 or 1024, though exp itself
+// overflows only from ln(max()) = 88.723 or 709.783 on.
+template <class T>
+struct exp_overflow_gap;
+template <>
+struct exp_overflow_gap<float> {
+    static constexpr float lo = 88.37f, hi = 88.73f;
+};
+template <>
+struct exp_overflow_gap<double> {
+    static constexpr double lo = 709.08, hi = 709.79;
+};
+// exp(a) with the lanes in the gap taken from std::exp and the others from r (a cold path).
 template <class T, class A>
-xsimd::batch<T, A> exp(const xsimd::batch<T, A>& a) noexcept { return xsimd::exp(a); }
-/// Natural logarithm to within a few ulp (measured in tests/simd_ops.cpp).
+xsimd::batch<T, A> exp_in_overflow_gap(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& r) noexcept {
+    constexpr std::size_t L = xsimd::batch<T, A>::size;
+    alignas(64) T x[L];
+    alignas(64) T y[L];
+    a.store_unaligned(x);
+    r.store_unaligned(y);
+    for (std::size_t k = 0; k < L; ++k)
+        if (x[k] > exp_overflow_gap<T>::lo && x[k] < exp_overflow_gap<T>::hi) y[k] = std::exp(x[k]);
+    return xsimd::batch<T, A>::load_unaligned(y);
+}
+}  // namespace detail
+
+/// exp to within a few ulp of the correctly rounded result (bounds measured in
+/// tests/simd_ops.cpp). Results below numeric_limits<T>::min() may be flushed to 0.
 template <class T, class A>
-xsimd::batch<T, A> log(const xsimd::batch<T, A>& a) noexcept { return xsimd::log(a); }
+xsimd::batch<T, A> exp(const xsimd::batch<T, A>& a) noexcept {
+    const xsimd::batch<T, A> r = xsimd::exp(a);
+    if constexpr (std::is_floating_point_v<T>) {
+        // xsimd returns +inf a little short of the overflow threshold (see exp_overflow_gap).
+        // Arguments there are rare (exp of them is within a factor 2 of max()): a scalar path.
+        using V = xsimd::batch<T, A>;
+        const auto gap = (a > V(detail::exp_overflow_gap<T>::lo)) & (a < V(detail::exp_overflow_gap<T>::hi));
+        if (xsimd::any(gap)) return detail::exp_in_overflow_gap(a, r);
+    }
+    return r;
+}
+/// Natural logarithm to within a few ulp (bounds measured in tests/simd_ops.cpp).
+template <class T, class A>
+xsimd::batch<T, A> log(const xsimd::batch<T, A>& a) noexcept {
+    if constexpr (std::is_same_v<T, double>) {
+        // xsimd's double log (8.1 through 14) reads the exponent of a subnormal input before it
+        // rescales it, and is off by about 37 there. Rescale here instead:
+        // log(x) = log(x * 2^54) - 54 ln 2, with ln 2 split as fdlibm's ln2_hi + ln2_lo. ln2_hi has
+        // 32 significant bits, so subtracting 54 ln2_hi from a log in [-707, -671] is exact.
+        using V = xsimd::batch<double, A>;
+        const auto subnormal = (a < V(std::numeric_limits<double>::min())) & (a > V(0.0));
+        if (xsimd::any(subnormal)) {
+            constexpr double ln2_hi = 6.93147180369123816490e-01;  // 0x3FE62E42FEE00000
+            constexpr double ln2_lo = 1.90821492927058770002e-10;  // 0x3DEA39EF35793C76
+            const V r = xsimd::log(xsimd::select(subnormal, a * V(0x1p54), a));
+            return xsimd::select(subnormal, (r - V(54 * ln2_hi)) - V(54 * ln2_lo), r);
+        }
+    }
+    return xsimd::log(a);
+}
 template <class T, class A>
 xsimd::batch<T, A> select(const xsimd::batch_bool<T, A>& m, const xsimd::batch<T, A>& a,
                           const xsimd::batch<T, A>& b) noexcept {
