@@ -2,7 +2,8 @@
 //
 // The same kernel source runs on gmk::simd::scalar and on every xsimd architecture, and compiles
 // against xsimd 8.1 (Debian 12) as well as xsimd 13/14: every call whose name or semantics
-// changed between them (reductions, bit and mask casts, min/max on NaN) goes through here.
+// changed between them (reductions, bit and mask casts, min/max on NaN, != and unary minus on
+// NaN and zeros) goes through here: write simd::neq(a, b) and simd::neg(a), not a != b and -a.
 // Call these qualified (`simd::fma(a, b, c)`): unqualified calls would also find xsimd's own
 // overloads by argument-dependent lookup.
 #pragma once
@@ -13,6 +14,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "../core/error.hpp"  // GMK_COLD
 #include "backend.hpp"
 
 namespace gmk::simd {
@@ -82,6 +84,10 @@ scalar_batch<T> select(scalar_mask<T> m, scalar_batch<T> a, scalar_batch<T> b) n
 }
 template <class T>
 scalar_mask<T> isnan(scalar_batch<T> a) noexcept { return a.value != a.value; }
+template <class T>
+scalar_mask<T> neq(scalar_batch<T> a, scalar_batch<T> b) noexcept { return a.value != b.value; }
+template <class T>
+scalar_batch<T> neg(scalar_batch<T> a) noexcept { return T(-a.value); }
 template <class T>
 T reduce_add(scalar_batch<T> a) noexcept { return a.value; }
 template <class T>
@@ -170,22 +176,23 @@ template <class T>
 struct exp_overflow_gap;
 template <>
 struct exp_overflow_gap<float> {
-    static constexpr float lo = 88.37f, hi = 88.73f;
+    static constexpr float lo = 88.37f;  // xsimd: +inf from 88.376; exp: from 88.7228
 };
 template <>
 struct exp_overflow_gap<double> {
-    static constexpr double lo = 709.08, hi = 709.79;
+    static constexpr double lo = 709.08;  // xsimd: +inf from 709.09; exp: from 709.7827
 };
-// exp(a) with the lanes in the gap taken from std::exp and the others from r (a cold path).
+// exp(a) with the lanes from the gap on taken from std::exp and the others from r. Out of line
+// and cold: the caller's hot path is one compare and one test.
 template <class T, class A>
-xsimd::batch<T, A> exp_in_overflow_gap(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& r) noexcept {
+GMK_COLD xsimd::batch<T, A> exp_in_overflow_gap(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& r) noexcept {
     constexpr std::size_t L = xsimd::batch<T, A>::size;
     alignas(64) T x[L];
     alignas(64) T y[L];
     a.store_unaligned(x);
     r.store_unaligned(y);
     for (std::size_t k = 0; k < L; ++k)
-        if (x[k] > exp_overflow_gap<T>::lo && x[k] < exp_overflow_gap<T>::hi) y[k] = std::exp(x[k]);
+        if (x[k] > exp_overflow_gap<T>::lo) y[k] = std::exp(x[k]);
     return xsimd::batch<T, A>::load_unaligned(y);
 }
 }  // namespace detail
@@ -194,13 +201,25 @@ xsimd::batch<T, A> exp_in_overflow_gap(const xsimd::batch<T, A>& a, const xsimd:
 /// tests/simd_ops.cpp). Results below numeric_limits<T>::min() may be flushed to 0.
 template <class T, class A>
 xsimd::batch<T, A> exp(const xsimd::batch<T, A>& a) noexcept {
-    const xsimd::batch<T, A> r = xsimd::exp(a);
+    using V = xsimd::batch<T, A>;
+    V r;
+    if constexpr (std::is_same_v<T, double>) {
+        // xsimd converts k = round(a / ln 2) to int64 with a static_cast per lane (8.1 on every x86
+        // tag, AVX-512 included), undefined for NaN, infinite and huge a: clang -O2 folds exp(NaN)
+        // to 710.19 on SSE2, UBSan reports it. Bound a first, to beyond where exp is 0 or inf, and
+        // put the NaN lanes back.
+        const auto nan = xsimd::isnan(a);
+        const V bounded = xsimd::select(nan, V(0.0), xsimd::min(xsimd::max(a, V(-800.0)), V(800.0)));
+        r = xsimd::select(nan, a, xsimd::exp(bounded));
+    } else {
+        r = xsimd::exp(a);
+    }
     if constexpr (std::is_floating_point_v<T>) {
         // xsimd returns +inf a little short of the overflow threshold (see exp_overflow_gap).
         // Arguments there are rare (exp of them is within a factor 2 of max()): a scalar path.
-        using V = xsimd::batch<T, A>;
-        const auto gap = (a > V(detail::exp_overflow_gap<T>::lo)) & (a < V(detail::exp_overflow_gap<T>::hi));
-        if (xsimd::any(gap)) return detail::exp_in_overflow_gap(a, r);
+        // Lanes beyond the gap overflow either way, so one compare (from the gap's start on) picks
+        // every lane the scalar path must see.
+        if (xsimd::any(a > V(detail::exp_overflow_gap<T>::lo))) return detail::exp_in_overflow_gap(a, r);
     }
     return r;
 }
@@ -228,8 +247,25 @@ xsimd::batch<T, A> select(const xsimd::batch_bool<T, A>& m, const xsimd::batch<T
                           const xsimd::batch<T, A>& b) noexcept {
     return xsimd::select(m, a, b);
 }
+/// True in the lanes that are NaN (never for integers).
 template <class T, class A>
-xsimd::batch_bool<T, A> isnan(const xsimd::batch<T, A>& a) noexcept { return a != a; }
+xsimd::batch_bool<T, A> isnan(const xsimd::batch<T, A>& a) noexcept {
+    return xsimd::isnan(a);  // not a != a: see neq
+}
+/// a != b lane by lane, true where either lane is NaN as IEEE 754 says. Write simd::neq(a, b),
+/// not a != b: xsimd 8.1's AVX and AVX-512 operator!= compares ordered (_CMP_NEQ_OQ), false on NaN.
+template <class T, class A>
+xsimd::batch_bool<T, A> neq(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b) noexcept {
+    return !(a == b);
+}
+/// -a lane by lane, flipping the sign of zeros too. Write simd::neg(a), not -a: xsimd's AVX-512
+/// unary minus (8.1 through 14) computes 0 - a, which is +0 for a = +0.
+template <class T, class A>
+xsimd::batch<T, A> neg(const xsimd::batch<T, A>& a) noexcept {
+    // -0 - a is exactly -a for every a: -0 - (+0) = -0, -0 - (-0) = +0, and NaN stays NaN.
+    if constexpr (std::is_floating_point_v<T>) return xsimd::batch<T, A>(T(-0.0)) - a;
+    else return -a;
+}
 template <class T, class A>
 bool any(const xsimd::batch_bool<T, A>& m) noexcept { return xsimd::any(m); }
 template <class T, class A>
@@ -260,7 +296,7 @@ T fold_lanes(const xsimd::batch<T, A>& a, Pick pick) noexcept {
 template <class T, class A>
 T reduce_max(const xsimd::batch<T, A>& a) noexcept {
     if constexpr (std::is_floating_point_v<T>) {
-        if (xsimd::any(a != a)) return std::numeric_limits<T>::quiet_NaN();
+        if (xsimd::any(xsimd::isnan(a))) return std::numeric_limits<T>::quiet_NaN();
     }
 #if GMK_XSIMD_MODERN_API
     return xsimd::reduce_max(a);
@@ -272,7 +308,7 @@ T reduce_max(const xsimd::batch<T, A>& a) noexcept {
 template <class T, class A>
 T reduce_min(const xsimd::batch<T, A>& a) noexcept {
     if constexpr (std::is_floating_point_v<T>) {
-        if (xsimd::any(a != a)) return std::numeric_limits<T>::quiet_NaN();
+        if (xsimd::any(xsimd::isnan(a))) return std::numeric_limits<T>::quiet_NaN();
     }
 #if GMK_XSIMD_MODERN_API
     return xsimd::reduce_min(a);
