@@ -23,12 +23,6 @@ namespace gt = gmk_test;
 using std::int32_t;
 using std::int64_t;
 
-#define GMK_REQUIRE_NO_MISMATCH(log)     \
-    do {                                 \
-        INFO((log).text());              \
-        REQUIRE((log).count() == 0);     \
-    } while (false)
-
 namespace {
 
 template <class T>

@@ -25,6 +25,15 @@
 #define GMK_TEST_NOINLINE
 #endif
 
+#include "catch.hpp"
+
+/// One assertion per loop: the mismatch_log names every failing backend, type, input and lane.
+#define GMK_REQUIRE_NO_MISMATCH(log)     \
+    do {                                 \
+        INFO((log).text());              \
+        REQUIRE((log).count() == 0);     \
+    } while (false)
+
 namespace gmk_test {
 
 // ---- types ---------------------------------------------------------------------------------

@@ -6,6 +6,9 @@
 //   find_first         the first index where a lane-wise predicate holds
 //   sum, max_value, min_value, argmax, argmin   the reductions built on them
 //
+// map, transform_reduce and find_first are unchecked building blocks for kernels (which check
+// their own arguments); sum, max_value, min_value, argmax and argmin check theirs.
+//
 // The tail runs through the same vector code as the body (its inputs are copied into a
 // zero-padded vector), so an element's result never depends on where it sits in the array.
 #pragma once
@@ -86,12 +89,9 @@ std::tuple<std::array<std::remove_const_t<T>, L>...> pad(const std::tuple<T*...>
     return buf;
 }
 
-template <class... A, std::size_t... K>
-auto pointers(std::tuple<A...>& arrays, std::index_sequence<K...>) {
-    return std::make_tuple(std::get<K>(arrays).data()...);
-}
-template <class... A, std::size_t... K>
-auto const_pointers(const std::tuple<A...>& arrays, std::index_sequence<K...>) {
+// The data() pointers of a tuple of arrays (const arrays give const pointers).
+template <class Arrays, std::size_t... K>
+auto pointers(Arrays& arrays, std::index_sequence<K...>) {
     return std::make_tuple(std::get<K>(arrays).data()...);
 }
 
@@ -158,7 +158,7 @@ void map(std::size_t n, outputs<O...> out, inputs<I...> in, F&& f) {
     const auto in_buf = detail::pad<L>(in.ptrs, body, rest, is);
     std::tuple<std::array<O, L>...> out_buf{};
     const auto out_tmp = detail::pointers(out_buf, os);
-    detail::store_at(0, out_tmp, detail::call_at<B>(0, detail::const_pointers(in_buf, is), f, is), os);
+    detail::store_at(0, out_tmp, detail::call_at<B>(0, detail::pointers(in_buf, is), f, is), os);
     detail::unpad(out_buf, out.ptrs, body, rest, os);
 }
 
@@ -192,7 +192,7 @@ batch<R, B> transform_reduce(std::size_t n, R identity, inputs<I...> in, F&& f, 
     const std::size_t rest = n - at;
     if (rest == 0) return acc[0];
     const auto in_buf = detail::pad<L>(in.ptrs, at, rest, is);
-    const batch<R, B> tail = detail::call_at<B>(0, detail::const_pointers(in_buf, is), f, is);
+    const batch<R, B> tail = detail::call_at<B>(0, detail::pointers(in_buf, is), f, is);
     return combine(acc[0], simd::select(detail::first_lanes<B, R>(rest), tail, id));
 }
 
@@ -210,7 +210,7 @@ std::size_t find_first(std::size_t n, inputs<I...> in, P&& pred) {
     const std::size_t rest = n - at;
     if (rest == 0) return n;
     const auto in_buf = detail::pad<L>(in.ptrs, at, rest, is);
-    const auto m = detail::call_at<B>(0, detail::const_pointers(in_buf, is), pred, is);
+    const auto m = detail::call_at<B>(0, detail::pointers(in_buf, is), pred, is);
     return at + detail::first_set_lane(m, rest);
 }
 
