@@ -60,3 +60,13 @@ TEST_CASE("eigen: as_strided and as_matrix_view expose any storage", "[eigen]") 
         }
     REQUIRE(block(1, 1) == row_major(2, 2));
 }
+
+TEST_CASE("eigen: the SIMD reductions take Eigen vectors directly", "[eigen]") {
+    Eigen::VectorXf v(6);
+    v << 1.0f, 5.0f, -2.0f, 5.0f, 0.5f, 3.0f;
+    REQUIRE(gmk::simd::sum(v) == Approx(v.sum()));
+    REQUIRE(gmk::simd::max_value(v) == v.maxCoeff());
+    REQUIRE(gmk::simd::argmax(v) == 1);
+    Eigen::MatrixXf m = Eigen::MatrixXf::Random(5, 3);
+    REQUIRE(gmk::simd::min_value(m.col(2)) == m.col(2).minCoeff());
+}

@@ -6,6 +6,7 @@
 #include <gmk/gmk.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -561,4 +562,17 @@ TEST_CASE("simd reductions reject n = 0 and null pointers with std::invalid_argu
     });
     REQUIRE(empty.find("simd::min_value") != std::string::npos);
     REQUIRE(empty.find("n = 0") != std::string::npos);
+}
+
+TEST_CASE("simd reductions take containers and spans without copying", "[simd][algorithm]") {
+    std::vector<float> v{3.0f, -1.0f, 7.0f, 7.0f, 2.0f};
+    const std::array<double, 4> a{1.0, 2.0, 4.0, 8.0};
+    REQUIRE(simd::sum(v) == 18.0f);
+    REQUIRE(simd::max_value(v) == 7.0f);
+    REQUIRE(simd::min_value<simd::scalar>(v) == -1.0f);
+    REQUIRE(simd::argmax(v) == 2);  // the first of the tied maxima
+    REQUIRE(simd::argmin(gmk::span<const float>(v)) == 1);
+    REQUIRE(simd::sum(a) == 15.0);
+    REQUIRE(simd::sum(gmk::span<const double>(a).subspan(1, 2)) == 6.0);
+    REQUIRE_THROWS_AS(simd::max_value(std::vector<int>{}), std::invalid_argument);
 }

@@ -190,6 +190,19 @@ private:
     std::ptrdiff_t col_stride_ = 1;
 };
 
+template <class T>
+struct contiguous_traits<span<T>> {
+    static constexpr bool value = true;
+    static constexpr bool borrowed = true;
+    static T* data(const span<T>& s) { return s.data(); }
+    static std::size_t size(const span<T>& s) { return s.size(); }
+};
+
+/// True for the types a gmk::span can view: std::vector, std::array, gmk::span, and Eigen
+/// vectors with unit inner stride once <gmk/eigen.hpp> is included.
+template <class C>
+inline constexpr bool is_contiguous_range_v = detail::traits_of<C>::value;
+
 /// A view of a contiguous container, e.g. `gmk::as_span(vec)`.
 template <class C, std::enable_if_t<detail::traits_of<C>::value, int> = 0>
 constexpr auto as_span(C& c) noexcept {

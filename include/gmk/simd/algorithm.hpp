@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "../core/error.hpp"
+#include "../core/view.hpp"
 #include "ops.hpp"
 
 namespace gmk::simd {
@@ -298,5 +299,22 @@ std::size_t argmin(const T* x, std::size_t n) {
     }
     return find_first<B>(n, in(x), [m](const auto& v) { return v == std::decay_t<decltype(v)>(m); });
 }
+
+// ---- the reductions on containers ----------------------------------------------------------
+// Each takes any contiguous range gmk::span can view (std::vector, std::array, gmk::span,
+// Eigen vectors with <gmk/eigen.hpp>) without copying.
+
+#define GMK_SIMD_RANGE_OVERLOAD(name)                                                      \
+    template <class B = native, class C, std::enable_if_t<is_contiguous_range_v<C>, int> = 0> \
+    auto name(const C& c) {                                                                \
+        const auto s = as_span(c);                                                         \
+        return name<B>(s.data(), s.size());                                                \
+    }
+GMK_SIMD_RANGE_OVERLOAD(sum)
+GMK_SIMD_RANGE_OVERLOAD(max_value)
+GMK_SIMD_RANGE_OVERLOAD(min_value)
+GMK_SIMD_RANGE_OVERLOAD(argmax)
+GMK_SIMD_RANGE_OVERLOAD(argmin)
+#undef GMK_SIMD_RANGE_OVERLOAD
 
 }  // namespace gmk::simd
