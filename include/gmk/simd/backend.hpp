@@ -24,9 +24,11 @@ struct scalar {
 namespace detail {
 template <class A, class = void>
 struct is_xsimd_arch : std::false_type {};
+// An xsimd architecture tag has static supported() and alignment(); the base tag (generic in
+// xsimd 8-12, common from 13 on) has alignment 0. Not version(): xsimd 13 removed it.
 template <class A>
-struct is_xsimd_arch<A, std::void_t<decltype(A::supported()), decltype(A::version())>>
-    : std::bool_constant<A::supported() && (A::version() > 0)> {};
+struct is_xsimd_arch<A, std::void_t<decltype(A::supported()), decltype(A::alignment())>>
+    : std::bool_constant<A::supported() && (A::alignment() > 0)> {};
 }  // namespace detail
 
 /// True for xsimd architecture tags this translation unit is compiled for.
@@ -116,27 +118,31 @@ template <> struct x86_requires<xsimd::avx512dq> { using type = xsimd::avx512cd;
 template <> struct x86_requires<xsimd::avx512bw> { using type = xsimd::avx512dq; };
 
 template <class A>
-bool runs_here_x86(int& known) noexcept;
+struct fma3_base {
+    static constexpr bool is_fma3 = false;
+};
+template <class A>
+struct fma3_base<xsimd::fma3<A>> {
+    static constexpr bool is_fma3 = true;
+    using base = A;
+};
 
+// True for the x86 tags this file knows the CPU features of.
 template <class A>
-struct fma3_base { static constexpr bool is_fma3 = false; };
-template <class A>
-struct fma3_base<xsimd::fma3<A>> { static constexpr bool is_fma3 = true; using base = A; };
+constexpr bool x86_known() {
+    if constexpr (fma3_base<A>::is_fma3) return x86_known<typename fma3_base<A>::base>();
+    else return x86_feature<A>::name != nullptr;
+}
 
+// Whether the CPU has every feature tag A needs (A must be x86_known).
 template <class A>
-bool runs_here_x86(int& known) noexcept {
+bool x86_runs() noexcept {
     if constexpr (fma3_base<A>::is_fma3) {
-        using Base = typename fma3_base<A>::base;
-        return runs_here_x86<Base>(known) && cpu_has("fma");
-    } else if constexpr (x86_feature<A>::name != nullptr) {
-        known = 1;
-        using Req = typename x86_requires<A>::type;
-        bool ok = cpu_has(x86_feature<A>::name);
-        if constexpr (!std::is_void_v<Req>) ok = ok && runs_here_x86<Req>(known);
-        return ok;
+        return x86_runs<typename fma3_base<A>::base>() && cpu_has("fma");
     } else {
-        known = 0;
-        return false;
+        using Req = typename x86_requires<A>::type;
+        if constexpr (std::is_void_v<Req>) return cpu_has(x86_feature<A>::name);
+        else return cpu_has(x86_feature<A>::name) && x86_runs<Req>();
     }
 }
 #endif
@@ -150,10 +156,10 @@ bool runs_here() noexcept {
     } else {
         static_assert(is_xsimd_backend<B>, "gmk: not a backend enabled in this translation unit");
 #if defined(__x86_64__) || defined(__i386__)
-        __builtin_cpu_init();
-        int known = 1;
-        const bool ok = detail::runs_here_x86<B>(known);
-        if (known) return ok;
+        if constexpr (detail::x86_known<B>()) {
+            __builtin_cpu_init();
+            return detail::x86_runs<B>();
+        }
 #endif
 #if XSIMD_VERSION_MAJOR >= 11
         return xsimd::available_architectures().has(B{});
