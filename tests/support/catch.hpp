@@ -4,6 +4,8 @@
 #if __has_include(<catch2/catch_all.hpp>)
 #include <catch2/catch_all.hpp>
 #define GMK_CATCH_VERSION 3
+// v2 declares Approx at global scope as well; v3 only as Catch::Approx.
+using Catch::Approx;
 #else
 #include <catch2/catch.hpp>
 #define GMK_CATCH_VERSION 2

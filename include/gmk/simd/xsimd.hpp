@@ -2,12 +2,14 @@
 #pragma once
 
 // GCC 12's AVX-512 intrinsic headers trip -Wuninitialized on _mm512_undefined_*()
-// (GCC PR 105593) once xsimd's exp/log inline them; the warning is a false positive
-// inside the compiler's own headers, silenced here and nowhere else.
+// (GCC PR 105593) once xsimd's exp/log inline them, and xsimd 13/14 pass 0xFFFF as a short
+// in their SSE2/AVX2 int64 conversions (-Woverflow) when its headers are not system headers:
+// false positives inside the compiler's and xsimd's own headers, silenced here and nowhere else.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Woverflow"
 #endif
 #include <xsimd/xsimd.hpp>
 #if defined(__GNUC__) && !defined(__clang__)
