@@ -6,4 +6,5 @@
 #include "core/parallel.hpp"
 #include "core/version.hpp"
 #include "core/view.hpp"
+#include "random/philox.hpp"
 #include "simd/simd.hpp"
