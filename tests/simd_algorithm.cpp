@@ -29,6 +29,25 @@ namespace {
 template <class T>
 using lim = std::numeric_limits<T>;
 
+// The exact sum of n terms and how far any order of n additions in T may stray from it:
+// (n - 1) eps sum|term| (eps = 2u), rounded up to n eps sum|term|; 0 for integers.
+struct exact_sum {
+    long double value = 0;
+    long double bound = 0;
+};
+template <class T, class Term>
+exact_sum exact_sum_of(std::size_t n, Term term) {
+    exact_sum r;
+    long double magnitude = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const long double t = term(i);
+        r.value += t;
+        magnitude += std::fabs(t);
+    }
+    r.bound = std::is_floating_point_v<T> ? n * lim<T>::epsilon() * magnitude : 0;
+    return r;
+}
+
 constexpr std::size_t max_offset = 3;
 constexpr std::size_t guard = 8;  // elements after the end of every array, checked untouched
 
@@ -307,14 +326,11 @@ TEST_CASE("simd::transform_reduce folds a mapped expression for every size and a
 
         // A dot product: exact for integers, within n eps sum |x z| (any summation order) for floats.
         const T dot = simd::reduce_add(simd::transform_reduce<B>(n, T(0), simd::in(x.data(), z.data()), times, plus));
-        long double exact = 0, magnitude = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            const long double term = static_cast<long double>(x[i]) * static_cast<long double>(z[i]);
-            exact += term;
-            magnitude += std::fabs(term);
-        }
-        const long double bound = std::is_floating_point_v<T> ? n * lim<T>::epsilon() * magnitude : 0;
-        if (!(std::fabs(static_cast<long double>(dot) - exact) <= bound))
+        const exact_sum ref = exact_sum_of<T>(n, [&](std::size_t i) {
+            return static_cast<long double>(x[i]) * static_cast<long double>(z[i]);
+        });
+        const long double exact = ref.value;
+        if (!(std::fabs(static_cast<long double>(dot) - exact) <= ref.bound))
             log.add(where<B, T>(n, offset), " dot product ", gt::show(dot), ", exact ", double(exact));
 
         // A maximum of |x| from identity 0: exact.
@@ -374,13 +390,8 @@ TEST_CASE("simd::sum is within n eps sum|x| of the exact sum (exact for integers
         const offset_array<T> x = random_array<T>(n, offset, -input_range<T>(), input_range<T>(), 1200 + n);
         const T got = simd::sum<B>(x.data(), n);
         const T on_scalar = simd::sum<simd::scalar>(x.data(), n);
-        long double exact = 0, magnitude = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            exact += x[i];
-            magnitude += std::fabs(static_cast<long double>(x[i]));
-        }
-        // Any order of n additions is within (n - 1) eps sum|x| of the exact sum (eps = 2u).
-        const long double bound = std::is_floating_point_v<T> ? n * lim<T>::epsilon() * magnitude : 0;
+        const exact_sum ref = exact_sum_of<T>(n, [&](std::size_t i) { return static_cast<long double>(x[i]); });
+        const long double exact = ref.value, bound = ref.bound;
         if (!(std::fabs(got - exact) <= bound) || !(std::fabs(got - static_cast<long double>(on_scalar)) <= 2 * bound))
             log.add(where<B, T>(n, offset), ": sum ", gt::show(got), ", scalar ", gt::show(on_scalar), ", exact ",
                     double(exact));
