@@ -5,6 +5,7 @@
 #include <set>
 
 #include "support/catch.hpp"
+#include "support/testing.hpp"
 
 using gmk::random::philox4x32;
 using gmk::random::philox_counter;
@@ -50,4 +51,30 @@ TEST_CASE("random::philox4x32 is a function of counter and key alone", "[random]
     }
     REQUIRE(seen.size() == 4096);
     REQUIRE(gmk::random::philox_key_from_seed(0x0123456789abcdefull) == philox_key{0x89abcdef, 0x01234567});
+}
+
+TEST_CASE("random::philox4x32_lanes equals the scalar function on every backend", "[random][philox]") {
+    gmk_test::for_each_backend([](auto backend) {
+        using B = decltype(backend);
+        using U = gmk::simd::batch<std::uint32_t, B>;
+        constexpr std::size_t W = U::size;
+        gmk_test::rng r(11);
+        for (int trial = 0; trial < 64; ++trial) {
+            alignas(64) std::uint32_t in[2][4][W];
+            for (auto& vec : in)
+                for (auto& word : vec)
+                    for (auto& lane : word) lane = static_cast<std::uint32_t>(r.next());
+            const philox_key key{static_cast<std::uint32_t>(r.next()), static_cast<std::uint32_t>(r.next())};
+            U c[2][4];
+            for (std::size_t k = 0; k < 2; ++k)
+                for (std::size_t q = 0; q < 4; ++q) c[k][q] = U::load_aligned(in[k][q]);
+            gmk::random::philox4x32_lanes(c, key);
+            for (std::size_t k = 0; k < 2; ++k)
+                for (std::size_t l = 0; l < W; ++l) {
+                    const philox_counter expect = philox4x32({in[k][0][l], in[k][1][l], in[k][2][l], in[k][3][l]}, key);
+                    INFO(gmk::simd::backend_name<B>() << " vector " << k << " lane " << l);
+                    for (std::size_t q = 0; q < 4; ++q) REQUIRE(gmk::simd::lane(c[k][q], l) == expect[q]);
+                }
+        }
+    });
 }

@@ -11,7 +11,10 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+
+#include "../simd/ops.hpp"
 
 namespace gmk::random {
 
@@ -50,6 +53,38 @@ constexpr philox_counter philox4x32(philox_counter c, philox_key k) noexcept {
              static_cast<std::uint32_t>(p0 >> 32) ^ c[3] ^ k[1], static_cast<std::uint32_t>(p0)};
     }
     return c;
+}
+
+/// Philox4x32 on vectors: lane l of c[k][0..3] holds the counter of one block and receives its
+/// output, bitwise equal to the scalar function on every backend. The K independent vectors are
+/// interleaved round by round, so their multiply latencies overlap.
+template <int Rounds = 10, class V, std::size_t K>
+GMK_INLINE void philox4x32_lanes(V (&c)[K][4], philox_key k) noexcept {
+    static_assert(Rounds >= 1 && Rounds <= 16, "Philox4x32 is defined for 1 to 16 rounds");
+    using namespace philox_constants;
+    // Fully unrolled, so the state stays in registers across the rounds.
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC unroll 16
+#endif
+    for (int r = 0; r < Rounds; ++r) {
+        if (r > 0) {
+            k[0] += w0;
+            k[1] += w1;
+        }
+        const V k0(k[0]), k1(k[1]);
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC unroll 8
+#endif
+        for (std::size_t j = 0; j < K; ++j) {
+            V hi0, hi1;
+            const V lo0 = simd::mulhilo(c[j][0], m0, hi0);
+            const V lo1 = simd::mulhilo(c[j][2], m1, hi1);
+            c[j][0] = hi1 ^ c[j][1] ^ k0;
+            c[j][1] = lo1;
+            c[j][2] = hi0 ^ c[j][3] ^ k1;
+            c[j][3] = lo0;
+        }
+    }
 }
 
 }  // namespace gmk::random

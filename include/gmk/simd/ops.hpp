@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -17,9 +18,26 @@
 #include "../core/error.hpp"  // GMK_COLD
 #include "backend.hpp"
 
+/// Forces inlining of small vector helpers whose callers keep their state in registers.
+#if defined(__GNUC__) || defined(__clang__)
+#define GMK_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define GMK_INLINE __forceinline
+#else
+#define GMK_INLINE inline
+#endif
+
 namespace gmk::simd {
 
 // ---- memory --------------------------------------------------------------------------------
+
+/// The lane indices 0, 1, ..., lanes<T, B> - 1 plus `start`.
+template <class T, class B = native>
+batch<T, B> iota(T start = T(0)) noexcept {
+    alignas(64) T idx[batch<T, B>::size];
+    for (std::size_t k = 0; k < batch<T, B>::size; ++k) idx[k] = static_cast<T>(start + T(k));
+    return batch<T, B>::load_aligned(idx);
+}
 
 /// Loads lanes<T, B> elements from p (any alignment).
 template <class B = native, class T>
@@ -78,6 +96,19 @@ template <class T>
 scalar_batch<T> exp(scalar_batch<T> a) noexcept { return std::exp(a.value); }
 template <class T>
 scalar_batch<T> log(scalar_batch<T> a) noexcept { return std::log(a.value); }
+template <class T>
+scalar_batch<T> log1p(scalar_batch<T> a) noexcept { return std::log1p(a.value); }
+template <class T>
+scalar_batch<T> sin(scalar_batch<T> a) noexcept { return std::sin(a.value); }
+template <class T>
+scalar_batch<T> cos(scalar_batch<T> a) noexcept { return std::cos(a.value); }
+/// The 64-bit product a * m of each lane: its high half in hi, its low half returned.
+GMK_INLINE scalar_batch<std::uint32_t> mulhilo(scalar_batch<std::uint32_t> a, std::uint32_t m,
+                                           scalar_batch<std::uint32_t>& hi) noexcept {
+    const std::uint64_t p = std::uint64_t(a.value) * m;
+    hi = static_cast<std::uint32_t>(p >> 32);
+    return static_cast<std::uint32_t>(p);
+}
 template <class T>
 scalar_batch<T> select(scalar_mask<T> m, scalar_batch<T> a, scalar_batch<T> b) noexcept {
     return m.value ? a : b;
@@ -242,6 +273,64 @@ xsimd::batch<T, A> log(const xsimd::batch<T, A>& a) noexcept {
     }
     return xsimd::log(a);
 }
+/// log(1 + a), accurate for small a.
+template <class T, class A>
+xsimd::batch<T, A> log1p(const xsimd::batch<T, A>& a) noexcept { return xsimd::log1p(a); }
+/// Sine and cosine (xsimd's, within a few ulp over the range the tests measure).
+template <class T, class A>
+xsimd::batch<T, A> sin(const xsimd::batch<T, A>& a) noexcept { return xsimd::sin(a); }
+template <class T, class A>
+xsimd::batch<T, A> cos(const xsimd::batch<T, A>& a) noexcept { return xsimd::cos(a); }
+
+/// The 64-bit product a * m of each 32-bit lane: the high half in hi, the low half returned.
+/// x86 multiplies the even lanes and the odd lanes (shifted down) with one widening multiply
+/// each (pmuludq) and blends the halves; other architectures go lane by lane.
+template <class A>
+GMK_INLINE xsimd::batch<std::uint32_t, A> mulhilo(const xsimd::batch<std::uint32_t, A>& a, std::uint32_t m,
+                                       xsimd::batch<std::uint32_t, A>& hi) noexcept {
+#if defined(__AVX512F__)
+    if constexpr (std::is_base_of_v<xsimd::avx512f, A>) {
+        const __m512i x = a, mm = _mm512_set1_epi32(static_cast<int>(m));
+        const __m512i even = _mm512_mul_epu32(x, mm);                         // lanes 0, 2, ..
+        const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), mm);   // lanes 1, 3, ..
+        hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+        return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    } else
+#endif
+#if defined(__AVX2__)
+    if constexpr (std::is_base_of_v<xsimd::avx2, A>) {
+        const __m256i x = a, mm = _mm256_set1_epi32(static_cast<int>(m));
+        const __m256i even = _mm256_mul_epu32(x, mm);
+        const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), mm);
+        hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+        return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    } else
+#endif
+#if defined(__SSE2__)
+    if constexpr (std::is_base_of_v<xsimd::sse2, A>) {
+        const __m128i x = a, mm = _mm_set1_epi32(static_cast<int>(m));
+        const __m128i even = _mm_mul_epu32(x, mm);
+        const __m128i odd = _mm_mul_epu32(_mm_srli_epi64(x, 32), mm);
+        const __m128i keep_low = _mm_set_epi32(0, -1, 0, -1);  // the low word of each 64-bit lane
+        hi = _mm_or_si128(_mm_and_si128(_mm_srli_epi64(even, 32), keep_low),
+                          _mm_andnot_si128(keep_low, odd));
+        return _mm_or_si128(_mm_and_si128(even, keep_low), _mm_slli_epi64(odd, 32));
+    } else
+#endif
+    {
+        constexpr std::size_t L = xsimd::batch<std::uint32_t, A>::size;
+        alignas(64) std::uint32_t x[L], h[L], l[L];
+        a.store_unaligned(x);
+        for (std::size_t k = 0; k < L; ++k) {
+            const std::uint64_t p = std::uint64_t(x[k]) * m;
+            h[k] = static_cast<std::uint32_t>(p >> 32);
+            l[k] = static_cast<std::uint32_t>(p);
+        }
+        hi = xsimd::batch<std::uint32_t, A>::load_unaligned(h);
+        return xsimd::batch<std::uint32_t, A>::load_unaligned(l);
+    }
+}
+
 template <class T, class A>
 xsimd::batch<T, A> select(const xsimd::batch_bool<T, A>& m, const xsimd::batch<T, A>& a,
                           const xsimd::batch<T, A>& b) noexcept {

@@ -57,6 +57,14 @@ struct scalar_batch {
     scalar_batch& operator*=(scalar_batch b) noexcept { value = T(value * b.value); return *this; }
     scalar_batch& operator/=(scalar_batch b) noexcept { value = T(value / b.value); return *this; }
 
+    // Bitwise operators and shifts, for integer T (instantiated only where used).
+    friend constexpr scalar_batch operator&(scalar_batch a, scalar_batch b) noexcept { return T(a.value & b.value); }
+    friend constexpr scalar_batch operator|(scalar_batch a, scalar_batch b) noexcept { return T(a.value | b.value); }
+    friend constexpr scalar_batch operator^(scalar_batch a, scalar_batch b) noexcept { return T(a.value ^ b.value); }
+    friend constexpr scalar_batch operator~(scalar_batch a) noexcept { return T(~a.value); }
+    friend constexpr scalar_batch operator<<(scalar_batch a, int s) noexcept { return T(a.value << s); }
+    friend constexpr scalar_batch operator>>(scalar_batch a, int s) noexcept { return T(a.value >> s); }
+
     friend constexpr scalar_mask<T> operator==(scalar_batch a, scalar_batch b) noexcept { return a.value == b.value; }
     friend constexpr scalar_mask<T> operator!=(scalar_batch a, scalar_batch b) noexcept { return a.value != b.value; }
     friend constexpr scalar_mask<T> operator<(scalar_batch a, scalar_batch b) noexcept { return a.value < b.value; }
