@@ -2,6 +2,7 @@
 #include <gmk/random/noise.hpp>
 #include <gmk/random/philox_generator.hpp>
 
+#include <algorithm>
 #include <vector>
 
 #include "support/catch.hpp"
@@ -37,13 +38,20 @@ TEST_CASE("noise sources: generator, counter-based and Brownian", "[random][nois
     }
 
     SECTION("brownian_noise is the normalised increment of one path") {
-        gmk::brownian_noise<float> source(0.03, 14.6, 64, 5);
-        gmk::brownian_tree<float> tree(0.03, 14.6, 64, 5);
-        std::vector<float> a(64), ref(64);
-        source(a.data(), a.size(), step1);
-        tree.normalized_increment(9.1, 5.5, ref.data());
-        REQUIRE(a == ref);
-        REQUIRE_THROWS_AS(source(a.data(), 63, step1), std::invalid_argument);
-        REQUIRE_THROWS_AS(source(a.data(), 64, gmk::noise_request{2, 0.03, 0.0}), std::invalid_argument);
+        gmk::brownian_noise<float> source(0.03, 14.6, 1500, 5);
+        gmk::brownian_tree<float> tree(0.03, 14.6, 1500, 5);
+        std::vector<float> a(1500), ref(1500);
+        // A walk down a grid (the end of each step is the next one's start, reused), then a jump
+        // back (a fresh start), then a step whose start is not the previous end.
+        const double grid[][2] = {{14.6, 9.1}, {9.1, 5.5}, {5.5, 0.03}, {9.1, 5.5}, {2.0, 1.0}};
+        for (const auto& step : grid) {
+            source(a.data(), a.size(), gmk::noise_request{0, step[0], step[1]});
+            tree.normalized_increment(step[0], step[1], ref.data());
+            INFO(step[0] << " -> " << step[1]);
+            REQUIRE(std::equal(a.begin(), a.end(), ref.begin(), gmk_test::same_bits<float>));
+        }
+        REQUIRE_THROWS_AS(source(a.data(), 1499, step1), std::invalid_argument);
+        REQUIRE_THROWS_AS(source(a.data(), 1500, gmk::noise_request{2, 0.03, 0.0}), std::invalid_argument);
+        REQUIRE_THROWS_AS(source(a.data(), 1500, gmk::noise_request{2, 1.0, 1.0}), std::invalid_argument);
     }
 }

@@ -143,10 +143,15 @@ public:
                                   "snaps to the same grid point as ta = " + detail::value_text(ta) +
                                       "; the grid resolution is " + detail::value_text(resolution()));
         }
-        // The snapped length, exact up to one rounding: |pb - pa| cells of span 2^-depth each.
-        const std::uint64_t cells = pa < pb ? pb - pa : pa - pb;
-        const double length = span_ * std::ldexp(static_cast<double>(cells), -static_cast<int>(depth_));
-        difference<B>(pa, pb, static_cast<T>(1 / std::sqrt(length)), true, out);
+        difference<B>(pa, pb, normalizer(pa, pb), true, out);
+    }
+
+    /// |snap(tb) - snap(ta)|, the length normalized_increment divides by: |pb - pa| grid cells of
+    /// (t1 - t0) 2^-depth each, exact up to one rounding.
+    double snapped_length(double ta, double tb) const {
+        const std::uint64_t pa = grid_point(ta, "brownian_tree::snapped_length", "ta");
+        const std::uint64_t pb = grid_point(tb, "brownian_tree::snapped_length", "tb");
+        return cells_length(pa < pb ? pb - pa : pa - pb);
     }
 
 private:
@@ -173,6 +178,14 @@ private:
         const double x = (t - t0_) / span_;
         const auto p = static_cast<std::uint64_t>(std::llround(std::ldexp(x, static_cast<int>(depth_))));
         return std::min(p, cells_);
+    }
+
+    double cells_length(std::uint64_t cells) const noexcept {
+        return span_ * std::ldexp(static_cast<double>(cells), -static_cast<int>(depth_));
+    }
+    /// 1 / sqrt of the snapped length between two distinct grid points, in T.
+    T normalizer(std::uint64_t pa, std::uint64_t pb) const noexcept {
+        return static_cast<T>(1 / std::sqrt(cells_length(pa < pb ? pb - pa : pa - pb)));
     }
 
     /// (W(pb) - W(pa)) * scale into out (scale applied only when `scaled`; 1 would be exact too,

@@ -150,12 +150,44 @@ void sincos_turns(const simd::batch<T, B>& v, simd::batch<T, B>& s, simd::batch<
     c = simd::select(flip_cos, simd::neg(c0), c0);
 }
 
+/// log(u) for u in (0, 1] of a uniform's grid (positive, normal, finite: no special cases), to
+/// within an ulp: the reduction and polynomial of fdlibm's e_log.c (u = 2^k m, m in
+/// [sqrt(1/2), sqrt(2)), f = m - 1, s = f / (2 + f), log m = f - (f^2/2 - s (f^2/2 + R(s^2))))
+/// with its Lg1..Lg7 coefficients. Doubles only; floats take simd::log, already cheap.
+template <class B>
+GMK_INLINE simd::batch<double, B> log_unit(const simd::batch<double, B>& u) noexcept {
+    using V = simd::batch<double, B>;
+    using U = simd::batch<std::uint64_t, B>;
+    const U bits = simd::bitcast<std::uint64_t>(u);
+    // The exponent as a double, exactly, through the 2^52 magic (no 64-bit integer conversion).
+    V k = simd::bitcast<double>((bits >> 52) | U(0x4330000000000000ull)) - V(0x1p52 + 1023);
+    V m = simd::bitcast<double>((bits & U(0x000fffffffffffffull)) | U(0x3ff0000000000000ull));
+    const auto big = m > V(1.4142135623730951);
+    m = simd::select(big, m * V(0.5), m);
+    k = simd::select(big, k + V(1), k);
+    const V f = m - V(1);  // exact
+    const V s = f / (V(2) + f);
+    const V z = s * s, w = z * z;
+    const V t1 = w * simd::fma(w, simd::fma(w, V(1.531383769920937332e-01), V(2.222219843214978396e-01)),
+                               V(3.999999999940941908e-01));
+    const V t2 = z * simd::fma(w, simd::fma(w, simd::fma(w, V(1.479819860511658591e-01), V(1.818357216161805012e-01)),
+                                            V(2.857142874366239149e-01)),
+                               V(6.666666666666735130e-01));
+    const V r = t2 + t1;
+    const V hfsq = V(0.5) * f * f;
+    constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    return simd::fma(k, V(ln2_hi), (simd::fma(s, hfsq + r, k * V(ln2_lo)) - hfsq) + f);
+}
+
 /// One Box-Muller pair from an open uniform u (radius) and a closed one v (angle).
 template <class T, class B>
 void box_muller(const simd::batch<T, B>& u, const simd::batch<T, B>& v, simd::batch<T, B>& z_cos,
                 simd::batch<T, B>& z_sin) noexcept {
     using V = simd::batch<T, B>;
-    const V r = simd::sqrt(V(-2) * simd::log(u));
+    V lg;
+    if constexpr (std::is_same_v<T, double>) lg = log_unit<B>(u);
+    else lg = simd::log(u);
+    const V r = simd::sqrt(V(-2) * lg);
     V s, c;
     sincos_turns<T, B>(v, s, c);
     z_cos = r * c;

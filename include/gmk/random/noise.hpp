@@ -15,6 +15,8 @@
 #include <utility>
 
 #include "../core/error.hpp"
+#include "../simd/algorithm.hpp"
+#include "../simd/memory.hpp"
 #include "brownian.hpp"
 #include "fill.hpp"
 
@@ -65,21 +67,40 @@ private:
 /// Brownian-tree noise (k-diffusion's BrownianTreeNoiseSampler): the request sigma -> sigma_next
 /// gets (W(sigma_next) - W(sigma)) / sqrt(|sigma_next - sigma|) of one Brownian path W over
 /// [sigma_min, sigma_max], so refining the grid refines the same path. n must equal the size the
-/// source was built for; both levels must lie in [sigma_min, sigma_max].
+/// source was built for; both levels must lie in [sigma_min, sigma_max] and snap to distinct
+/// grid points. A sampler walks its grid, so W at the end of one step is kept for the start of
+/// the next: one tree descent per step instead of two (the result is bitwise the same as
+/// brownian_tree::normalized_increment either way).
 template <class T>
 class brownian_noise {
 public:
     brownian_noise(double sigma_min, double sigma_max, std::size_t size, std::uint64_t seed, unsigned depth = 32)
-        : tree_(sigma_min, sigma_max, size, seed, depth) {}
+        : tree_(sigma_min, sigma_max, size, seed, depth), w_from_(size), w_to_(size) {}
 
     void operator()(T* out, std::size_t n, const noise_request& r) {
         check_argument(n == tree_.size(), "brownian_noise", "n", n, "must equal the size the source was built for");
-        tree_.normalized_increment(r.sigma, r.sigma_next, out);
+        check_pointer(out, n, "brownian_noise", "out");
+        const double length = tree_.snapped_length(r.sigma, r.sigma_next);
+        check_argument(length > 0, "brownian_noise", "sigma_next", r.sigma_next,
+                       "snaps to the same point of the Brownian tree's grid as sigma");
+        const double from = tree_.snap(r.sigma), to = tree_.snap(r.sigma_next);
+        if (!(has_last_ && last_ == from)) tree_.value(r.sigma, w_from_.data());
+        else std::swap(w_from_, w_to_);  // W(sigma) is the previous step's W(sigma_next)
+        tree_.value(r.sigma_next, w_to_.data());
+        last_ = to;
+        has_last_ = true;
+        const T scale = static_cast<T>(1 / std::sqrt(length));
+        const T* a = w_from_.data();
+        const T* b = w_to_.data();
+        simd::map(n, simd::out(out), simd::in(b, a), [scale](auto wb, auto wa) { return (wb - wa) * decltype(wb)(scale); });
     }
     const brownian_tree<T>& tree() const noexcept { return tree_; }
 
 private:
     brownian_tree<T> tree_;
+    simd::aligned_vector<T> w_from_, w_to_;
+    double last_ = 0;
+    bool has_last_ = false;
 };
 
 }  // namespace gmk

@@ -101,15 +101,30 @@ inline constexpr float curand_2pow32_inv = 0x1p-32f;
 inline constexpr float curand_2pow32_inv_2pi = 0x1p-32f * 6.28318548202514648f;  // 2^-32 * float(2 pi)
 inline constexpr double curand_2pow53_inv = 0x1p-53;
 
-/// The four words of blocks (counter, idx0 + lane) for one vector of threads.
+/// float(x) for every 32-bit x, rounded once as a conversion rounds it: the two 16-bit halves
+/// convert exactly and the product hi * 2^16 is exact, so the sum is the only rounding.
 template <class B>
-GMK_INLINE void torch_cuda_block(random::philox_key key, std::uint64_t counter, std::uint64_t idx0,
-                                 simd::batch<std::uint32_t, B> (&w)[1][4]) noexcept {
+GMK_INLINE simd::batch<float, B> uint_to_float(const simd::batch<std::uint32_t, B>& x) noexcept {
+    using F = simd::batch<float, B>;
     using U = simd::batch<std::uint32_t, B>;
-    w[0][0] = U(static_cast<std::uint32_t>(counter));
-    w[0][1] = U(static_cast<std::uint32_t>(counter >> 32));
-    w[0][2] = simd::iota<std::uint32_t, B>(static_cast<std::uint32_t>(idx0));
-    w[0][3] = U(static_cast<std::uint32_t>(idx0 >> 32));
+    const F hi = simd::convert<float>(simd::bitcast<std::int32_t>(x >> 16));
+    const F lo = simd::convert<float>(simd::bitcast<std::int32_t>(x & U(0xffffu)));
+    return simd::fma(hi, F(65536.0f), lo);
+}
+
+/// The four words of the blocks (counter, idx0 + k W + lane) of K vectors of W threads, computed
+/// together so that their multiply chains overlap.
+template <class B, std::size_t K>
+GMK_INLINE void torch_cuda_blocks(random::philox_key key, std::uint64_t counter, std::uint64_t idx0,
+                                  simd::batch<std::uint32_t, B> (&w)[K][4]) noexcept {
+    using U = simd::batch<std::uint32_t, B>;
+    for (std::size_t k = 0; k < K; ++k) {
+        const std::uint64_t i = idx0 + k * U::size;
+        w[k][0] = U(static_cast<std::uint32_t>(counter));
+        w[k][1] = U(static_cast<std::uint32_t>(counter >> 32));
+        w[k][2] = simd::iota<std::uint32_t, B>(static_cast<std::uint32_t>(i));
+        w[k][3] = U(static_cast<std::uint32_t>(i >> 32));
+    }
     random::philox4x32_lanes(w, key);
 }
 
@@ -117,7 +132,7 @@ GMK_INLINE void torch_cuda_block(random::philox_key key, std::uint64_t counter, 
 template <class B>
 GMK_INLINE void box_muller_turns(const double* u, const double* turns, double* z_sin, double* z_cos) noexcept {
     using V = simd::batch<double, B>;
-    const V r = simd::sqrt(V(-2.0) * simd::log(simd::load<B>(u)));
+    const V r = simd::sqrt(V(-2.0) * random::detail::log_unit<B>(simd::load<B>(u)));
     V s, c;
     random::detail::sincos_turns<double, B>(simd::load<B>(turns), s, c);
     simd::store(z_sin, r * s);
@@ -132,79 +147,83 @@ void torch_cuda_generator::draw(const char* function, T* out, std::size_t n, boo
                   "torch_cuda_generator draws float or double");
     check_pointer(out, n, function, "out");
     if (n == 0) return;  // torch launches nothing and keeps its offset
-    constexpr std::size_t W = simd::lanes<std::uint32_t, B>;
+    using UB = simd::batch<std::uint32_t, B>;
+    using F = simd::batch<float, B>;
+    constexpr std::size_t W = UB::size;
     constexpr std::size_t D = simd::lanes<double, B>;
+    constexpr std::size_t K = 2;                                    // thread vectors per Philox call
     constexpr std::uint64_t U = std::is_same_v<T, float> ? 4 : 2;  // outputs per block
     const random::philox_key key = random::philox_key_from_seed(seed_);
     const std::uint64_t S = grid_.stride(n);
     const std::uint64_t passes = (n + U * S - 1) / (U * S);
     const std::uint64_t base = offset_ / 4;
 
-    // Per vector of W threads: the W blocks, then the U outputs of each (in double), then
-    // the lanes whose element exists stored to element idx + S (U r + j).
+    // Per vector of W threads: its blocks, the U outputs of each (in double), then the lanes whose
+    // element exists stored to element idx + S (U r + j).
     alignas(64) std::uint32_t words[4][W];
     alignas(64) double u[2][W], v[2][W], z[4][W];
     for (std::uint64_t r = 0; r < passes; ++r) {
         const std::uint64_t first = U * S * r;  // element of (idx 0, j 0) in this pass
         const std::uint64_t threads = std::min<std::uint64_t>(S, n - first);  // idx < this may write
-        for (std::uint64_t idx0 = 0; idx0 < threads; idx0 += W) {
-            simd::batch<std::uint32_t, B> w[1][4];
-            detail::torch_cuda_block<B>(key, base + r, idx0, w);
-            for (std::size_t q = 0; q < 4; ++q) simd::store(words[q], w[0][q]);
-            // Outputs j whose element first + j S + idx0 exists for at least the first lane.
-            const std::uint64_t live = std::min<std::uint64_t>(U, (n - first - idx0 + S - 1) / S);
-            if constexpr (std::is_same_v<T, float>) {
-                const std::size_t pairs = normal ? (live + 1) / 2 : 0;
-                for (std::size_t p = 0; p < pairs; ++p)
-                    for (std::size_t l = 0; l < W; ++l) {
-                        // u in (0, 1], v in (0, 2 pi], in float as curand computes them.
-                        const float x = static_cast<float>(words[2 * p][l]);
-                        const float y = static_cast<float>(words[2 * p + 1][l]);
-                        u[p][l] = x * detail::curand_2pow32_inv + detail::curand_2pow32_inv / 2;
-                        const float angle = y * detail::curand_2pow32_inv_2pi + detail::curand_2pow32_inv_2pi / 2;
-                        v[p][l] = double(angle) * 0.15915494309189535;  // turns; see below
-                    }
-                for (std::size_t p = 0; p < pairs; ++p)
-                    for (std::size_t l = 0; l < W; l += D) {
-                        // sin and cos of the float angle in double: the angle in turns is
-                        // rounded once (relative 1e-16), far below float's resolution.
-                        using V = simd::batch<double, B>;
-                        const V r2 = simd::sqrt(V(-2.0) * simd::log(simd::load<B>(&u[p][l])));
-                        V s, c;
-                        random::detail::sincos_turns<double, B>(simd::load<B>(&v[p][l]), s, c);
-                        simd::store(&z[2 * p][l], r2 * s);
-                        simd::store(&z[2 * p + 1][l], r2 * c);
-                    }
-                if (!normal)
-                    for (std::size_t q = 0; q < live; ++q)
-                        for (std::size_t l = 0; l < W; ++l) {
-                            // torch maps a uniform of exactly 1 (from float rounding) to 0.
-                            const float x = static_cast<float>(words[q][l]) * detail::curand_2pow32_inv +
-                                            detail::curand_2pow32_inv / 2;
-                            z[q][l] = x == 1.0f ? 0.0 : double(x);
+        for (std::uint64_t idx_k = 0; idx_k < threads; idx_k += K * W) {
+            UB w[K][4];
+            detail::torch_cuda_blocks<B>(key, base + r, idx_k, w);
+            for (std::size_t k = 0; k < K && idx_k + k * W < threads; ++k) {
+                const std::uint64_t idx0 = idx_k + k * W;
+                // Outputs j whose element first + j S + idx0 exists for at least the first lane.
+                const std::uint64_t live = std::min<std::uint64_t>(U, (n - first - idx0 + S - 1) / S);
+                if constexpr (std::is_same_v<T, float>) {
+                    if (normal) {
+                        for (std::size_t p = 0; p < (live + 1) / 2; ++p) {
+                            // u in (0, 1], the angle in (0, 2 pi], in float as curand computes them.
+                            const F x = detail::uint_to_float<B>(w[k][2 * p]);
+                            const F y = detail::uint_to_float<B>(w[k][2 * p + 1]);
+                            alignas(64) float uf[W], af[W];
+                            simd::store(uf, x * F(detail::curand_2pow32_inv) + F(detail::curand_2pow32_inv / 2));
+                            simd::store(af, y * F(detail::curand_2pow32_inv_2pi) + F(detail::curand_2pow32_inv_2pi / 2));
+                            for (std::size_t l = 0; l < W; ++l) {
+                                u[p][l] = uf[l];
+                                // The angle in turns, rounded once (relative 1e-16, far below
+                                // float's resolution); sin and cos of it in double.
+                                v[p][l] = double(af[l]) * 0.15915494309189535;
+                            }
+                            for (std::size_t l = 0; l < W; l += D)
+                                detail::box_muller_turns<B>(&u[p][l], &v[p][l], &z[2 * p][l], &z[2 * p + 1][l]);
                         }
-            } else {
-                for (std::size_t p = 0; p < 2; ++p)
-                    for (std::size_t l = 0; l < W; ++l) {
-                        const std::uint64_t zx = std::uint64_t(words[2 * p][l]) ^ (std::uint64_t(words[2 * p + 1][l]) << 21);
-                        u[p][l] = double(zx) * detail::curand_2pow53_inv + detail::curand_2pow53_inv / 2;
+                    } else {
+                        for (std::size_t q = 0; q < live; ++q) {
+                            // torch maps a uniform of exactly 1 (from float rounding) to 0.
+                            const F x = detail::uint_to_float<B>(w[k][q]) * F(detail::curand_2pow32_inv) +
+                                        F(detail::curand_2pow32_inv / 2);
+                            alignas(64) float uf[W];
+                            simd::store(uf, simd::select(x == F(1.0f), F(0.0f), x));
+                            for (std::size_t l = 0; l < W; ++l) z[q][l] = uf[l];
+                        }
                     }
-                if (normal) {
-                    // u from (x0, x1); v = zy 2^-52 + 2^-53 in (0, 2], sin(pi v) = sin(2 pi (v / 2)).
-                    for (std::size_t l = 0; l < W; ++l) v[0][l] = u[1][l];  // (zy 2^-53 + 2^-54) = v / 2
-                    for (std::size_t l = 0; l < W; l += D)
-                        detail::box_muller_turns<B>(&u[0][l], &v[0][l], &z[0][l], &z[1][l]);
                 } else {
-                    for (std::size_t l = 0; l < W; ++l) {
-                        z[0][l] = u[0][l] == 1.0 ? 0.0 : u[0][l];
-                        z[1][l] = u[1][l] == 1.0 ? 0.0 : u[1][l];
+                    for (std::size_t q = 0; q < 4; ++q) simd::store(words[q], w[k][q]);
+                    for (std::size_t p = 0; p < 2; ++p)
+                        for (std::size_t l = 0; l < W; ++l) {
+                            const std::uint64_t zx = std::uint64_t(words[2 * p][l]) ^ (std::uint64_t(words[2 * p + 1][l]) << 21);
+                            u[p][l] = double(zx) * detail::curand_2pow53_inv + detail::curand_2pow53_inv / 2;
+                        }
+                    if (normal) {
+                        // u from (x0, x1); v = zy 2^-52 + 2^-53 in (0, 2], and sin(pi v) =
+                        // sin(2 pi (v / 2)) with v / 2 = zy 2^-53 + 2^-54 = u[1] exactly.
+                        for (std::size_t l = 0; l < W; l += D)
+                            detail::box_muller_turns<B>(&u[0][l], &u[1][l], &z[0][l], &z[1][l]);
+                    } else {
+                        for (std::size_t l = 0; l < W; ++l) {
+                            z[0][l] = u[0][l] == 1.0 ? 0.0 : u[0][l];
+                            z[1][l] = u[1][l] == 1.0 ? 0.0 : u[1][l];
+                        }
                     }
                 }
-            }
-            for (std::uint64_t j = 0; j < live; ++j) {
-                const std::uint64_t e = first + j * S + idx0;
-                const std::uint64_t m = std::min<std::uint64_t>({W, threads - idx0, n - e});
-                for (std::uint64_t l = 0; l < m; ++l) out[e + l] = static_cast<T>(z[j][l]);
+                for (std::uint64_t j = 0; j < live; ++j) {
+                    const std::uint64_t e = first + j * S + idx0;
+                    const std::uint64_t m = std::min<std::uint64_t>({W, threads - idx0, n - e});
+                    for (std::uint64_t l = 0; l < m; ++l) out[e + l] = static_cast<T>(z[j][l]);
+                }
             }
         }
     }
