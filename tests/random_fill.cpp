@@ -137,11 +137,18 @@ TEST_CASE("random fills: the same bits for any split, thread count and backend",
             INFO(threads << " threads");
             REQUIRE(std::equal(whole.begin(), whole.end(), x.begin(), gt::same_bits<T>));
         }
-        // Backends agree within 2 ulp of the radius (fma and vector log differ from the scalar).
-        std::size_t far = 0;
-        for (std::size_t i = 0; i < n; ++i)
-            far += std::fabs(double(whole[i]) - double(scalar[i])) > 12 * std::numeric_limits<T>::epsilon();
-        REQUIRE(far == 0);
+        // The scalar backend's bits on every backend whose fma is fused (the same operations in
+        // the same order); within 3 ulp where a * b + c rounds twice (SSE, AVX, AVX2 without
+        // FMA3: measured 3 ulp in 1 of 3000 floats, at most 2 for the rest).
+        gt::for_each_backend([&](auto backend) {
+            using B = decltype(backend);
+            std::vector<T> x(n);
+            gr::normal_fill<B>(s, 17, x.data(), n);
+            std::uint64_t worst = 0;
+            for (std::size_t i = 0; i < n; ++i) worst = std::max(worst, gt::ulp_distance(x[i], scalar[i]));
+            INFO((gt::label<B, T>()) << ": " << worst << " ulp from the scalar backend");
+            REQUIRE(worst <= (gmk::simd::has_fused_fma<B> ? 0u : 3u));
+        });
     });
 }
 

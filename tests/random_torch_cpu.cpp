@@ -30,22 +30,12 @@ const gt::golden_file& golden_avx512() {
     return g;
 }
 
-/// True when simd::fma on B rounds once (std::fma, FMA3, AVX-512; ops.hpp): the AVX2 kernel
-/// is bitwise there, as torch's build fuses those steps. The SSE and plain AVX tags round once
-/// or twice, as the compiler contracts: within 2 ulp of torch (measured: 1 on the golden data).
-template <class X>
-struct is_fma3 : std::false_type {};
-#if defined(__x86_64__) || defined(__i386__)
-template <class X>
-struct is_fma3<xsimd::fma3<X>> : std::true_type {};
-#endif
+/// simd::has_fused_fma<B>: the AVX2 kernel is bitwise there, as torch's build fuses those
+/// steps. The SSE and plain AVX tags round twice: within 2 ulp of torch (measured: 1 on the
+/// golden data).
 template <class B>
 constexpr bool fused_fma() {
-    if constexpr (std::is_same_v<B, simd::scalar>) return true;
-#if defined(__x86_64__) || defined(__i386__)
-    else if constexpr (is_fma3<B>::value || std::is_base_of_v<xsimd::avx512f, B>) return true;
-#endif
-    else return false;
+    return simd::has_fused_fma<B>;
 }
 
 /// The float kernel's bound against torch's AVX2 kernel on backend B, in ulp.

@@ -2,8 +2,10 @@
 //
 // Element i of stream s under seed k is a pure function of (k, s, i): a fill gives the same bits
 // whatever the backend, the vector width, the chunking or the thread count, and any element can
-// be drawn alone (normals agree across backends to rounding, within 2 ulp: fma and the vector
-// math differ).
+// be drawn alone. Uniforms are bitwise equal on every backend, and so are normals on every
+// backend whose fma rounds once (scalar, FMA3, AVX-512, NEON64: the same operations in the same
+// order, no library math); the SSE, AVX and AVX2-without-FMA3 tags round a * b + c twice and
+// land within 3 ulp.
 //
 // Layout. The blocks of a stream are numbered b = 0, 1, ...; block b is philox4x32(counter
 // (lo(b), hi(b), lo(s), hi(s)), key(k)), four 32-bit words w0..w3. Sixteen consecutive blocks
@@ -150,10 +152,43 @@ void sincos_turns(const simd::batch<T, B>& v, simd::batch<T, B>& s, simd::batch<
     c = simd::select(flip_cos, simd::neg(c0), c0);
 }
 
+/// log(x) for float x in [2^-24, 1], within an ulp: Cephes' logf (x = m 2^e, a degree-9
+/// polynomial in m - 1 and the two-part log 2), with its products fused exactly where torch's
+/// AVX2 build fuses them (torch_cpu.hpp reproduces torch's float randn with it, bit for bit).
+/// No special cases: the uniforms of a Box-Muller transform never leave that range.
+template <class V>
+GMK_INLINE V cephes_log_unit(const V& x) noexcept {
+    using I = decltype(simd::bitcast<std::int32_t>(x));
+    const I bits = simd::bitcast<std::int32_t>(x);
+    // x = m 2^k with m in [0.5, 1): e = k, from the biased exponent.
+    V e = simd::convert<float>((bits >> 23) - I(0x7f)) + V(1.0f);
+    V m = simd::bitcast<float>((bits & I(~0x7f800000)) | I(0x3f000000));
+    // Below sqrt(1/2) take 2m and k - 1 instead, so that the polynomial's argument t (m - 1 or
+    // 2m - 1) lies in [-0.29, 0.41]. All exact.
+    const auto small = m < V(static_cast<float>(0.707106781186547524));
+    e = e - simd::select(small, V(1.0f), V(0.0f));
+    const V t = (m - V(1.0f)) + simd::select(small, m, V(0.0f));
+    const V z = t * t;
+    V y(static_cast<float>(7.0376836292E-2));
+    y = simd::fma(y, t, V(static_cast<float>(-1.1514610310E-1)));
+    y = simd::fma(y, t, V(static_cast<float>(1.1676998740E-1)));
+    y = simd::fma(y, t, V(static_cast<float>(-1.2420140846E-1)));
+    y = simd::fma(y, t, V(static_cast<float>(1.4249322787E-1)));
+    y = simd::fma(y, t, V(static_cast<float>(-1.6668057665E-1)));
+    y = simd::fma(y, t, V(static_cast<float>(2.0000714765E-1)));
+    y = simd::fma(y, t, V(static_cast<float>(-2.4999993993E-1)));
+    y = simd::fma(y, t, V(static_cast<float>(3.3333331174E-1)));
+    y = y * t;
+    // log 2 = q2 - q1 split so that e q2 is exact (Cephes' two-constant reduction).
+    y = simd::fma(y, z, e * V(static_cast<float>(-2.12194440e-4)));
+    y = y - z * V(0.5f);
+    return simd::fma(e, V(static_cast<float>(0.693359375)), t + y);
+}
+
 /// log(u) for u in (0, 1] of a uniform's grid (positive, normal, finite: no special cases), to
 /// within an ulp: the reduction and polynomial of fdlibm's e_log.c (u = 2^k m, m in
 /// [sqrt(1/2), sqrt(2)), f = m - 1, s = f / (2 + f), log m = f - (f^2/2 - s (f^2/2 + R(s^2))))
-/// with its Lg1..Lg7 coefficients. Doubles only; floats take simd::log, already cheap.
+/// with its Lg1..Lg7 coefficients.
 template <class B>
 GMK_INLINE simd::batch<double, B> log_unit(const simd::batch<double, B>& u) noexcept {
     using V = simd::batch<double, B>;
@@ -186,7 +221,7 @@ void box_muller(const simd::batch<T, B>& u, const simd::batch<T, B>& v, simd::ba
     using V = simd::batch<T, B>;
     V lg;
     if constexpr (std::is_same_v<T, double>) lg = log_unit<B>(u);
-    else lg = simd::log(u);
+    else lg = cephes_log_unit(u);
     const V r = simd::sqrt(V(-2) * lg);
     V s, c;
     sincos_turns<T, B>(v, s, c);

@@ -44,6 +44,7 @@
 
 #include "../core/error.hpp"
 #include "../simd/ops.hpp"
+#include "fill.hpp"
 
 namespace gmk {
 
@@ -138,37 +139,6 @@ void uniforms_from_words(const std::uint32_t* w, T* out, std::size_t m) noexcept
 // against torch 2.11. Steps whose product is exact (by 0.5, by an 8-bit constant times a small
 // integer) give the same bits fused or not.
 
-/// log(x) for x in [2^-24, 1] (torch's u1 = 1 - u never leaves it, so log256_ps's clamp to the
-/// smallest normal and its NaN for x <= 0 are left out).
-template <class V>
-GMK_INLINE V avx2_log(const V& x) noexcept {
-    using I = decltype(simd::bitcast<std::int32_t>(x));
-    const I bits = simd::bitcast<std::int32_t>(x);
-    // x = m 2^k with m in [0.5, 1): e = k, from the biased exponent.
-    V e = simd::convert<float>((bits >> 23) - I(0x7f)) + V(1.0f);
-    V m = simd::bitcast<float>((bits & I(~0x7f800000)) | I(0x3f000000));
-    // Below sqrt(1/2) take 2m and k - 1 instead, so that the polynomial's argument t (m - 1 or
-    // 2m - 1) lies in [-0.29, 0.41]. All exact.
-    const auto small = m < V(static_cast<float>(0.707106781186547524));
-    e = e - simd::select(small, V(1.0f), V(0.0f));
-    const V t = (m - V(1.0f)) + simd::select(small, m, V(0.0f));
-    const V z = t * t;
-    V y(static_cast<float>(7.0376836292E-2));
-    y = simd::fma(y, t, V(static_cast<float>(-1.1514610310E-1)));
-    y = simd::fma(y, t, V(static_cast<float>(1.1676998740E-1)));
-    y = simd::fma(y, t, V(static_cast<float>(-1.2420140846E-1)));
-    y = simd::fma(y, t, V(static_cast<float>(1.4249322787E-1)));
-    y = simd::fma(y, t, V(static_cast<float>(-1.6668057665E-1)));
-    y = simd::fma(y, t, V(static_cast<float>(2.0000714765E-1)));
-    y = simd::fma(y, t, V(static_cast<float>(-2.4999993993E-1)));
-    y = simd::fma(y, t, V(static_cast<float>(3.3333331174E-1)));
-    y = y * t;
-    // log 2 = q2 - q1 split so that e q2 is exact (Cephes' two-constant reduction).
-    y = simd::fma(y, z, e * V(static_cast<float>(-2.12194440e-4)));
-    y = y - z * V(0.5f);
-    return simd::fma(e, V(static_cast<float>(0.693359375)), t + y);
-}
-
 /// sin(x) and cos(x) for x in [0, 2 pi): Cephes' reduction by multiples of pi/4 (three-part
 /// pi/4, the FMAs as torch's build has them) and its two polynomials on [-pi/4, pi/4].
 template <class V>
@@ -206,7 +176,7 @@ GMK_INLINE void avx2_sincos(const V& x, V& s, V& c) noexcept {
 struct avx2_float_kernel {
     template <class V>
     GMK_INLINE void operator()(const V& u, const V& v, V& z_cos, V& z_sin) const noexcept {
-        const V radius = simd::sqrt(V(-2.0f) * avx2_log(V(1.0f) - u));
+        const V radius = simd::sqrt(V(-2.0f) * random::detail::cephes_log_unit(V(1.0f) - u));
         V s, c;
         // 2 pi rounded to float, times v in float: the AVX2 kernel's angle (the DEFAULT kernel
         // rounds 2 pi v from double instead, a different float near the zeros of sin and cos).

@@ -164,6 +164,32 @@ xsimd::batch<T, A> fma(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
 }
 
 namespace detail {
+template <class A>
+struct is_fma3 : std::false_type {};
+#if defined(__x86_64__) || defined(__i386__)
+template <class X>
+struct is_fma3<xsimd::fma3<X>> : std::true_type {};
+#endif
+template <class B>
+constexpr bool fused_fma() noexcept {
+    if constexpr (std::is_same_v<B, scalar>) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    else if constexpr (is_fma3<B>::value || std::is_base_of_v<xsimd::avx512f, B>) return true;
+#endif
+#if defined(__aarch64__)
+    else if constexpr (std::is_base_of_v<xsimd::neon64, B>) return true;
+#endif
+    else return false;
+}
+}  // namespace detail
+
+/// Whether simd::fma rounds once on backend B. Kernels built on fma give the scalar backend's
+/// bits on such backends; on the others (SSE, AVX and AVX2 tags without FMA3, 32-bit NEON) they
+/// differ by the second rounding.
+template <class B>
+inline constexpr bool has_fused_fma = detail::fused_fma<B>();
+
+namespace detail {
 #if (defined(__x86_64__) || defined(__i386__)) && XSIMD_VERSION_MAJOR < 14
 // x86 max(a, b) returns its second operand when either is NaN, so swapping the operands gives
 // std::max's "first argument" rule in one instruction. xsimd 14 adopted std semantics itself.
