@@ -66,29 +66,19 @@ void torch_randn(benchmark::State& state, Generator g, const char* extra) {
     finish(state, x.data(), n, std::string("peer=random/randn_f32_std_mt19937/1048576 ") + extra);
 }
 
-// The C++ standard library's way: std::normal_distribution over std::mt19937 (libstdc++ uses the
-// Marsaglia polar method), and std::uniform_real_distribution.
-void std_randn_f32(benchmark::State& state) {
+// The C++ standard library's way: std::normal_distribution (libstdc++: the Marsaglia polar
+// method) or std::uniform_real_distribution over std::mt19937.
+template <class Distribution>
+void std_fill_f32(benchmark::State& state, const char* what) {
     const std::size_t n = size_arg(state);
     simd::aligned_vector<float> x(n);
     std::mt19937 engine(42);
-    std::normal_distribution<float> dist;
+    Distribution dist;
     for (auto _ : state) {
         for (auto& v : x) v = dist(engine);
         benchmark::ClobberMemory();
     }
-    finish(state, x.data(), n, "std::normal_distribution<float>(std::mt19937)");
-}
-void std_rand_f32(benchmark::State& state) {
-    const std::size_t n = size_arg(state);
-    simd::aligned_vector<float> x(n);
-    std::mt19937 engine(42);
-    std::uniform_real_distribution<float> dist;
-    for (auto _ : state) {
-        for (auto& v : x) v = dist(engine);
-        benchmark::ClobberMemory();
-    }
-    finish(state, x.data(), n, "std::uniform_real_distribution<float>(std::mt19937)");
+    finish(state, x.data(), n, what);
 }
 
 // One SDE step's noise from a Brownian tree, as a sampler draws it through brownian_noise:
@@ -120,8 +110,12 @@ void brownian_step_f32(benchmark::State& state) {
     benchmark::RegisterBenchmark("random/randn_f64_philox", philox_randn<simd::native, double>, vs_std)
         ->Arg(n_noise)->MinTime(t);
     benchmark::RegisterBenchmark("random/rand_f32_philox", philox_rand<float>)->Arg(n_noise)->MinTime(t);
-    benchmark::RegisterBenchmark("random/randn_f32_std_mt19937", std_randn_f32)->Arg(n_noise)->MinTime(t);
-    benchmark::RegisterBenchmark("random/rand_f32_std_mt19937", std_rand_f32)->Arg(n_noise)->MinTime(t);
+    benchmark::RegisterBenchmark("random/randn_f32_std_mt19937", std_fill_f32<std::normal_distribution<float>>,
+                                 "std::normal_distribution<float>(std::mt19937)")
+        ->Arg(n_noise)->MinTime(t);
+    benchmark::RegisterBenchmark("random/rand_f32_std_mt19937", std_fill_f32<std::uniform_real_distribution<float>>,
+                                 "std::uniform_real_distribution<float>(std::mt19937)")
+        ->Arg(n_noise)->MinTime(t);
     benchmark::RegisterBenchmark("random/randn_f32_torch_cpu", torch_randn<gmk::torch_cpu_generator, float>,
                                  gmk::torch_cpu_generator(42), "torch.randn(float32,cpu)")
         ->Arg(n_noise)->MinTime(t);

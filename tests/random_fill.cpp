@@ -133,7 +133,7 @@ TEST_CASE("random fills: the same bits for any split, thread count and backend",
         REQUIRE(std::equal(whole.begin(), whole.end(), pieces.begin(), gt::same_bits<T>));
         for (int threads : {1, 2, 4}) {
             std::vector<T> x(n);
-            gr::normal_fill(s, 17, x.data(), n, gmk::executor::openmp(threads));
+            gr::normal_fill(s, 17, x.data(), n, gt::threaded_executor(threads));
             INFO(threads << " threads");
             REQUIRE(std::equal(whole.begin(), whole.end(), x.begin(), gt::same_bits<T>));
         }

@@ -188,22 +188,6 @@ void check_lanes(gt::mismatch_log& log, const char* what, Op op, Ref ref, Eq eq,
     }
 }
 
-/// True when B's fma rounds once (a fused multiply-add instruction, or std::fma).
-template <class X>
-struct is_fma3 : std::false_type {};
-#if defined(__x86_64__) || defined(__i386__)
-template <class X>
-struct is_fma3<xsimd::fma3<X>> : std::true_type {};
-#endif
-template <class B>
-constexpr bool has_fused_fma() {
-    if constexpr (std::is_same_v<B, simd::scalar>) return true;
-#if defined(__x86_64__) || defined(__i386__)
-    else if constexpr (is_fma3<B>::value || std::is_base_of_v<xsimd::avx512f, B>) return true;
-#endif
-    else return false;
-}
-
 /// a * b + c rounded twice, immune to floating-point contraction by the compiler.
 template <class T>
 T unfused_multiply_add(T a, T b, T c) {
@@ -350,7 +334,7 @@ TEST_CASE("simd::fma rounds once on backends with a fused multiply-add, and is e
 
             const auto op = [](auto p, auto q, auto r) { return simd::fma(p, q, r); };
             const auto ref = [](T p, T q, T r) { return std::fma(p, q, r); };
-            if constexpr (has_fused_fma<B>()) {
+            if constexpr (simd::has_fused_fma<B>) {
                 check_lanes<B>(log, "fma", op, ref, exactly{}, a, x, c);
             } else {
                 // No fused instruction (SSE, plain AVX): a * b + c rounded once or twice.
@@ -374,7 +358,7 @@ TEST_CASE("simd::fma rounds once on backends with a fused multiply-add, and is e
     GMK_REQUIRE_NO_MISMATCH(log);
 
     // The case that tells one rounding from two, on the native backend (fused on AVX-512 and FMA3).
-    if constexpr (has_fused_fma<simd::native>()) {
+    if constexpr (simd::has_fused_fma<simd::native>) {
         const float a = 1.0f + 0x1p-13f;
         const auto r = simd::fma(simd::broadcast(a), simd::broadcast(a), simd::broadcast(-(1.0f + 0x1p-12f)));
         REQUIRE(simd::lane(r, 0) == 0x1p-26f);

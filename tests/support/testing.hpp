@@ -2,6 +2,7 @@
 // comparisons of floating-point values, and the backend/type loops every SIMD test runs.
 #pragma once
 
+#include <gmk/core/parallel.hpp>
 #include <gmk/simd/simd.hpp>
 
 #include <algorithm>
@@ -61,6 +62,20 @@ void for_each_type(F&& f) {
 template <class F>
 void for_each_backend(F&& f) {
     gmk::simd::for_each_backend([&](auto b) { detail::call_out_of_line(f, b); });
+}
+
+/// An executor on `threads` threads: OpenMP's where the build has it (GMK_USE_OPENMP), else a
+/// user executor that runs the tasks in reverse order, so results that depend on the order or
+/// the split still show.
+inline gmk::executor threaded_executor(int threads) {
+#if defined(GMK_USE_OPENMP) && defined(_OPENMP)
+    return gmk::executor::openmp(threads);
+#else
+    (void)threads;
+    return gmk::executor([](std::size_t count, gmk::task_ref task) {
+        for (std::size_t i = count; i-- > 0;) task(i);
+    });
+#endif
 }
 
 template <class T>
