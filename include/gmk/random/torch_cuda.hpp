@@ -18,8 +18,9 @@
 // n <= S of the GPU (270,336 on an H100 or H200: 132 multiprocessors of 2048 threads). Give the
 // GPU's multiprocessor count to reproduce torch at any size.
 //
-// Numerics: the uniforms are computed in float (or double) exactly as curand does; the log,
-// sqrt, sin and cos in double and rounded once. The GPU's float path uses the fast __sincosf,
+// Numerics: the uniforms are computed in float (or double) exactly as curand does, the float
+// radius in float as curand does (sqrtf of -2 logf), sin and cos of the float angle in double
+// and the product rounded once. The GPU's float path uses the fast __sincosf,
 // so float normals agree with a real GPU to about 1e-6 (tests/random_torch_cuda.cpp measures
 // it), double normals to a few ulp.
 #pragma once
@@ -151,7 +152,7 @@ void torch_cuda_generator::draw(const char* function, T* out, std::size_t n, boo
     using F = simd::batch<float, B>;
     constexpr std::size_t W = UB::size;
     constexpr std::size_t D = simd::lanes<double, B>;
-    constexpr std::size_t K = 2;                                    // thread vectors per Philox call
+    constexpr std::size_t K = 4;                                    // thread vectors per Philox call
     constexpr std::uint64_t U = std::is_same_v<T, float> ? 4 : 2;  // outputs per block
     const random::philox_key key = random::philox_key_from_seed(seed_);
     const std::uint64_t S = grid_.stride(n);
@@ -179,16 +180,26 @@ void torch_cuda_generator::draw(const char* function, T* out, std::size_t n, boo
                             const F x = detail::uint_to_float<B>(w[k][2 * p]);
                             const F y = detail::uint_to_float<B>(w[k][2 * p + 1]);
                             alignas(64) float uf[W], af[W];
-                            simd::store(uf, x * F(detail::curand_2pow32_inv) + F(detail::curand_2pow32_inv / 2));
+                            // The radius in float, as curand's sqrtf(-2 logf(u)) (Cephes' logf here,
+                            // within an ulp as CUDA's logf is); the angle, whose error the
+                            // result feels most, goes through double below.
+                            const F uu = x * F(detail::curand_2pow32_inv) + F(detail::curand_2pow32_inv / 2);
+                            simd::store(uf, simd::sqrt(F(-2.0f) * random::detail::cephes_log_unit(uu)));
                             simd::store(af, y * F(detail::curand_2pow32_inv_2pi) + F(detail::curand_2pow32_inv_2pi / 2));
                             for (std::size_t l = 0; l < W; ++l) {
-                                u[p][l] = uf[l];
+                                u[p][l] = uf[l];  // the radius
                                 // The angle in turns, rounded once (relative 1e-16, far below
                                 // float's resolution); sin and cos of it in double.
                                 v[p][l] = double(af[l]) * 0.15915494309189535;
                             }
-                            for (std::size_t l = 0; l < W; l += D)
-                                detail::box_muller_turns<B>(&u[p][l], &v[p][l], &z[2 * p][l], &z[2 * p + 1][l]);
+                            for (std::size_t l = 0; l < W; l += D) {
+                                using V = simd::batch<double, B>;
+                                const V rr = simd::load<B>(&u[p][l]);
+                                V s2, c2;
+                                random::detail::sincos_turns<double, B>(simd::load<B>(&v[p][l]), s2, c2);
+                                simd::store(&z[2 * p][l], rr * s2);
+                                simd::store(&z[2 * p + 1][l], rr * c2);
+                            }
                         }
                     } else {
                         for (std::size_t q = 0; q < live; ++q) {
@@ -222,7 +233,11 @@ void torch_cuda_generator::draw(const char* function, T* out, std::size_t n, boo
                 for (std::uint64_t j = 0; j < live; ++j) {
                     const std::uint64_t e = first + j * S + idx0;
                     const std::uint64_t m = std::min<std::uint64_t>({W, threads - idx0, n - e});
-                    for (std::uint64_t l = 0; l < m; ++l) out[e + l] = static_cast<T>(z[j][l]);
+                    if (m == W) {  // the common case, a fixed count the compiler vectorises
+                        for (std::size_t l = 0; l < W; ++l) out[e + l] = static_cast<T>(z[j][l]);
+                    } else {
+                        for (std::uint64_t l = 0; l < m; ++l) out[e + l] = static_cast<T>(z[j][l]);
+                    }
                 }
             }
         }
