@@ -8,3 +8,5 @@
 #include "core/view.hpp"
 #include "random/philox.hpp"
 #include "simd/simd.hpp"
+#include "window/monotonic_deque.hpp"
+#include "window/sliding_extremum.hpp"
