@@ -108,9 +108,22 @@ constexpr std::size_t brute_force_below() noexcept {
 // The extremum of the w >= 1 elements from p, in every lane (lane l: p[l .. l + w - 1]).
 template <class B, class Op, class T>
 GMK_INLINE simd::batch<T, B> window_at(const T* p, std::size_t w) noexcept {
-    auto acc = simd::load<B>(p);
-    for (std::size_t d = 1; d < w; ++d) acc = Op::combine(acc, simd::load<B>(p + d));
-    return acc;
+    // Four chains, not one: a chain of w - 1 dependent operations would be latency-bound.
+    auto a0 = simd::load<B>(p);
+    if (w < 4) {
+        for (std::size_t d = 1; d < w; ++d) a0 = Op::combine(a0, simd::load<B>(p + d));
+        return a0;
+    }
+    auto a1 = simd::load<B>(p + 1), a2 = simd::load<B>(p + 2), a3 = simd::load<B>(p + 3);
+    std::size_t d = 4;
+    for (; d + 4 <= w; d += 4) {
+        a0 = Op::combine(a0, simd::load<B>(p + d));
+        a1 = Op::combine(a1, simd::load<B>(p + d + 1));
+        a2 = Op::combine(a2, simd::load<B>(p + d + 2));
+        a3 = Op::combine(a3, simd::load<B>(p + d + 3));
+    }
+    for (; d < w; ++d) a0 = Op::combine(a0, simd::load<B>(p + d));
+    return Op::combine(Op::combine(a0, a1), Op::combine(a2, a3));
 }
 
 // 'valid' outputs by brute force; needs n - k + 1 >= L.
