@@ -139,9 +139,13 @@ std::vector<std::size_t> windows(std::size_t n, std::size_t L) {
     return ks;
 }
 
+// 7 distinct values (integers, whatever T): ties everywhere.
 template <class T>
 std::vector<T> tied(std::size_t n, std::uint64_t seed) {
-    return gt::uniform_vector<T>(n, -3, 3, seed);  // 7 distinct values: ties everywhere
+    gt::rng r(seed);
+    std::vector<T> x(n);
+    for (auto& v : x) v = static_cast<T>(r.integer(-3, 3));
+    return x;
 }
 
 }  // namespace
