@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../simd/ops.hpp"  // GMK_INLINE
 
 namespace gmk {
 
@@ -43,6 +44,22 @@ public:
         --size_;
     }
     void pop_back() noexcept { --size_; }
+    // Pops the entries at the back that `worse` holds for. They form a run at the back (the ring
+    // is monotone), so counting them among the last 8 without branches finds them: on random data
+    // how many go is unpredictable, and a loop that stops at the first survivor mispredicts its
+    // exit nearly every push. Entries beyond size() are read (they are initialised) and ignored.
+    template <class Worse>
+    GMK_INLINE void pop_back_while(Worse worse) noexcept {
+        constexpr std::size_t probe = 8;
+        for (;;) {
+            const std::size_t live = size_ < probe ? size_ : probe;
+            std::size_t count = 0;
+            for (std::size_t i = 0; i < probe; ++i)
+                count += static_cast<std::size_t>((i < live) & worse(entries_[(head_ + size_ - 1 - i) & mask_].value));
+            size_ -= count;
+            if (count < probe) return;
+        }
+    }
     void push_back(const T& value, std::uint64_t index) noexcept {
         entries_[(head_ + size_) & mask_] = {value, index};
         ++size_;
@@ -80,7 +97,7 @@ public:
     void push(const T& value) {
         ring_.expire(next_, window_);
         // Entries worse than the new value can never be the extremum again: it outlives them.
-        while (!ring_.empty() && compare_(ring_.back(), value)) ring_.pop_back();
+        ring_.pop_back_while([&](const T& back) { return compare_(back, value); });
         ring_.push_back(value, next_);
         ++next_;
     }
@@ -132,10 +149,10 @@ public:
                 // ring keeps everything; the max ring loses the previous value without another
                 // comparison, then whatever else is below `value`.
                 if (!hi_.empty() && hi_.back_index() + 1 == next_) hi_.pop_back();
-                while (!hi_.empty() && hi_.back() < value) hi_.pop_back();
+                hi_.pop_back_while([&](const T& back) { return back < value; });
             } else {
                 // Not rising: symmetric, the max ring keeps everything.
-                while (!lo_.empty() && value < lo_.back()) lo_.pop_back();
+                lo_.pop_back_while([&](const T& back) { return value < back; });
             }
         }
         hi_.push_back(value, next_);

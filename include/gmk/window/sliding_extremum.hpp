@@ -7,7 +7,7 @@
 //                                                                  i < n
 //
 // Algorithms (chosen by k, thresholds measured below):
-//   brute force  k - 1 vector max of shifted unaligned loads per vector of outputs; for small k.
+//   brute force  k - 1 vector max of shifted unaligned loads per vector of outputs; for k < L.
 //   van Herk / Gil-Werman (M. van Herk, Pattern Recognit. Lett. 13, 1992; J. Gil and M. Werman,
 //                IEEE PAMI 15, 1993): with blocks of k, out[j] = max(S[j], R[j+k-1]) where S is
 //                the maximum from j to the end of j's block and R from the start of (j+k-1)'s
@@ -16,12 +16,14 @@
 //                W = L + r elements from uL + l. Then the window of k at vL + l is the union of the
 //                q windows of W at (v + p)L + l, p < q (they overlap, which max does not mind), so
 //                out's vector v = max(M[v], ..., M[v+q-1]): van Herk over the sequence of vectors
-//                M with window q, every lane an independent sequence, no lane crossing. The block
+//                M with window q, every lane an independent sequence. M itself comes from doubling
+//                inside registers (windows 2, 4, ..., L, then L + r: log2(L) + 1 two-source
+//                permutes per vector on AVX-512; elsewhere W - 1 shifted loads). The block
 //                suffix maxima S are kept in `out` itself (each output vector holds its S until the
 //                forward pass overwrites it with the answer), so no scratch memory is needed.
 //   monotonic deque (gmk/window/monotonic_deque.hpp): the streaming form. As a batch algorithm
-//                it lost to the two above at every k measured (below), so sliding_max does not
-//                pick it; the index forms use scalar van Herk on indices for the same reason.
+//                it lost to the two above at every k measured (see brute_force_below), so
+//                sliding_max never picks it; the index forms run scalar van Herk on indices.
 //
 // Semantics, the same on every backend and for every thread count:
 //   - integers exactly; floating point: max/min under <, so -0 and +0 tie and a window holding
@@ -36,6 +38,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -92,17 +95,20 @@ struct extremum {
     }
 };
 
-// Thresholds, measured on AMD Zen 5 (AVX-512, 4.3 GHz) with bench/window.cpp's float32 and
-// float64 rows, n = 10^7, one core (G elements/s, brute force / van Herk):
-//   float  (L = 16): k = 16: 6.9 / 4.1, k = 24: 5.0 / 4.0, k = 32: 3.9 / 3.9, k = 48: 2.7 / 3.8
-//   double (L = 8):  k = 8: 4.3 / 2.2,  k = 16: 2.6 / 2.1, k = 24: 1.8 / 2.0
-//   scalar (L = 1):  k = 2: 1.3 / 0.7,  k = 3: 0.9 / 0.7, k = 4: 0.7 / 0.7
-// Brute force costs k - 1 max per vector of outputs, van Herk about W + 2 = L + r + 2 whatever k,
-// so they cross near k = 2L; below that brute force, from there van Herk.
+// Thresholds: brute force below, van Herk from there on (which needs k >= L). Measured with the
+// window/algorithm/* rows of bench/window.cpp (float, n = 10^7, one core of an AMD Zen 5 with
+// AVX-512 at 4.2 GHz; G elements/s, brute force / van Herk; '-': van Herk needs k >= L):
+//   float  (L = 16): k = 8: 2.4 / -,    k = 12: 1.9 / -,    k = 16: 1.7 / 3.8,  k = 32: 1.2 / 3.5
+//   double (L = 8):  k = 4: 2.0 / -,    k = 6: 1.4 / -,     k = 8: 1.1 / 2.1,   k = 16: 0.76 / 2.1
+//   scalar (L = 1):  k = 2: 2.1 / 0.69, k = 4: 0.84 / 0.53, k = 6: 0.58 / 0.55, k = 8: 0.41 / 0.50
+// So on a SIMD backend van Herk wins from the first k it can take (k = L), and brute force keeps
+// the k < L it cannot; on the scalar backend brute force wins below k = 7. The std::deque and
+// gmk::monotonic_deque run at 0.11-0.18 G elements/s at every k (window/std_deque_f32,
+// window/streaming_deque_f32): never the fastest, so no batch path uses them.
 template <class T, class B>
 constexpr std::size_t brute_force_below() noexcept {
     constexpr std::size_t L = simd::lanes<T, B>;
-    return L == 1 ? 4 : 2 * L;
+    return L == 1 ? 7 : L;
 }
 
 // The extremum of the w >= 1 elements from p, in every lane (lane l: p[l .. l + w - 1]).
@@ -125,6 +131,116 @@ GMK_INLINE simd::batch<T, B> window_at(const T* p, std::size_t w) noexcept {
     for (; d < w; ++d) a0 = Op::combine(a0, simd::load<B>(p + d));
     return Op::combine(Op::combine(a0, a1), Op::combine(a2, a3));
 }
+
+// shift(lo, hi) = lanes s .. L-1 of lo followed by lanes 0 .. s-1 of hi: from the aligned vectors
+// of x at uL and uL + L, the vector of x at uL + s. One two-source permute on AVX-512; elsewhere a
+// round trip through the stack (correct, not fast: the lane windows there are better read from x).
+template <class B, class T>
+class concat_shift {
+    using V = simd::batch<T, B>;
+    static constexpr std::size_t L = V::size;
+
+public:
+#if defined(__AVX512F__)
+    static constexpr bool fast = std::is_base_of_v<xsimd::avx512f, B> && (sizeof(T) == 4 || sizeof(T) == 8);
+#else
+    static constexpr bool fast = false;
+#endif
+    concat_shift() noexcept : concat_shift(0) {}
+    explicit concat_shift(std::size_t s) noexcept : s_(s) {
+#if defined(__AVX512F__)
+        if constexpr (fast) {
+            alignas(64) std::int32_t i32[16];
+            alignas(64) std::int64_t i64[8];
+            for (std::size_t l = 0; l < 16; ++l) i32[l] = static_cast<std::int32_t>(l + s);
+            for (std::size_t l = 0; l < 8; ++l) i64[l] = static_cast<std::int64_t>(l + s);
+            index_ = sizeof(T) == 4 ? _mm512_load_si512(i32) : _mm512_load_si512(i64);
+        }
+#endif
+    }
+    GMK_INLINE V operator()(const V& lo, const V& hi) const noexcept {
+#if defined(__AVX512F__)
+        if constexpr (fast) {
+            if constexpr (std::is_same_v<T, float>) return _mm512_permutex2var_ps(lo, index_, hi);
+            else if constexpr (std::is_same_v<T, double>) return _mm512_permutex2var_pd(lo, index_, hi);
+            else if constexpr (sizeof(T) == 4) return _mm512_permutex2var_epi32(lo, index_, hi);
+            else return _mm512_permutex2var_epi64(lo, index_, hi);
+        } else
+#endif
+        {
+            alignas(64) T buf[2 * L];
+            lo.store_aligned(buf);
+            hi.store_aligned(buf + L);
+            return V::load_unaligned(buf + s_);
+        }
+    }
+
+private:
+    std::size_t s_;
+#if defined(__AVX512F__)
+    __m512i index_{};
+#endif
+};
+
+// The lane windows M[0], M[1], ... in order (lane l of M[u]: the extremum of x[uL + l .. uL + l + w),
+// L <= w < 2L) by doubling inside registers: windows of 2, 4, ..., L from the aligned vectors of
+// x, then one more step with shift w - L. log2(L) + 1 permutes and extrema per vector instead of
+// w - 1 unaligned loads and extrema; each level runs one vector behind the one below it. Where
+// the pipeline would read past x's end, and on backends without a fast permute, M[u] is read
+// from x directly.
+template <class B, class Op, class T>
+class lane_windows {
+    using V = simd::batch<T, B>;
+    static constexpr std::size_t L = V::size;
+    static constexpr std::size_t J = [] {
+        std::size_t j = 0;
+        while ((std::size_t(1) << j) < L) ++j;
+        return j;
+    }();
+    static constexpr bool pipelined = concat_shift<B, T>::fast && L > 1;
+
+public:
+    lane_windows(const T* x, std::size_t n, std::size_t w) noexcept
+        : x_(x), n_(n), w_(w), r_(w - L), tail_(w - L) {
+        if constexpr (pipelined) {
+            for (std::size_t j = 0; j < J; ++j) shift_[j] = concat_shift<B, T>(std::size_t(1) << j);
+            lag_ = J + (r_ > 0 ? 1 : 0);
+            for (std::size_t t = 0; t < lag_; ++t) feed(t);
+        }
+    }
+    /// The next lane window.
+    GMK_INLINE V next() noexcept {
+        const std::size_t u = u_++;
+        if constexpr (pipelined) {
+            if ((u + lag_ + 1) * L <= n_) return feed(u + lag_);
+        }
+        return window_at<B, Op>(x_ + u * L, w_);
+    }
+
+private:
+    // Feeds the aligned vector t of x through the levels; returns M[t - lag_].
+    GMK_INLINE V feed(std::size_t t) noexcept {
+        V cur = simd::load<B>(x_ + t * L);
+        for (std::size_t j = 0; j < J; ++j) {
+            const V up = Op::combine(prev_[j], shift_[j](prev_[j], cur));
+            prev_[j] = cur;
+            cur = up;
+        }
+        if (r_ > 0) {
+            const V up = Op::combine(prev_[J], tail_(prev_[J], cur));
+            prev_[J] = cur;
+            cur = up;
+        }
+        return cur;
+    }
+
+    const T* x_;
+    std::size_t n_, w_, r_;
+    std::size_t u_ = 0, lag_ = 0;
+    concat_shift<B, T> shift_[J + 1] = {};
+    concat_shift<B, T> tail_;
+    V prev_[J + 1] = {};
+};
 
 // 'valid' outputs by brute force; needs n - k + 1 >= L.
 template <class B, class Op, class T>
@@ -177,8 +293,13 @@ void valid_van_herk(const T* x, std::size_t n, std::size_t k, T* out) {
             if (u < nv) store(u, s);
         }
     };
+    // M[0], M[1], ... in order, for the forward passes.
+    lane_windows<B, Op, T> windows(x, n, w);
     // Block 0 has no forward pass before it: put its M in place first.
-    for (std::size_t u = 0; u < q && u < nv; ++u) store(u, M(u));
+    for (std::size_t u = 0; u < q; ++u) {
+        const V m = windows.next();
+        if (u < nv) store(u, m);
+    }
     suffix(0);
     const V identity(Op::template identity<T>());
     for (std::size_t b = 0; b < nv; b += q) {
@@ -189,8 +310,8 @@ void valid_van_herk(const T* x, std::size_t n, std::size_t k, T* out) {
         for (std::size_t v = b; v < end; ++v) {
             store(v, Op::combine(load(v), p));
             const std::size_t u = v + q;
-            if (v + 1 < end || u < nv) {
-                const V m = M(u);
+            if (v + 1 < nv) {  // M[u] for u = v + q < nv + q - 1, in order; the last is not needed
+                const V m = windows.next();
                 p = Op::combine(p, m);
                 if (u < nv) store(u, m);
             }
