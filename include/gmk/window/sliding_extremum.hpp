@@ -378,6 +378,9 @@ void arg_row(const T* x, std::size_t n, std::size_t k, std::size_t* out, window_
         for (std::size_t i = 1; i + 1 < k; ++i) out[i] = best = better(x[i], x[best]) ? i : best;
         out += k - 1;
     }
+    // k >= 1 is checked by the caller; said again here because GCC 12, after inlining a caller's
+    // k = 0 into this loop past the throwing check, warns of the overflow it would cause.
+    if (k == 0) return;
     const std::size_t nout = n - k + 1;
     for (std::size_t a = 0; a < nout; a += k) {
         const std::size_t end = std::min(a + k, nout);
