@@ -47,7 +47,7 @@ void sliding_max_f32(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     gmk_bench::set_stream_rates(state, 8.0 * n, double(n));
-    state.SetLabel("limit=machine/read_DRAM metric=items/s backend=" + std::string(simd::backend_name<native>()) +
+    state.SetLabel("limit=machine/read_DRAM metric=bytes/s backend=" + std::string(simd::backend_name<native>()) +
                    " peer=window/std_deque_f32/" + std::to_string(k) + " peer=window/naive_f32/" + std::to_string(k));
 }
 
