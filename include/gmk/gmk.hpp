@@ -14,3 +14,5 @@
 #include "random/torch_cpu.hpp"
 #include "random/torch_cuda.hpp"
 #include "simd/simd.hpp"
+#include "window/monotonic_deque.hpp"
+#include "window/sliding_extremum.hpp"
