@@ -205,7 +205,10 @@ public:
         if constexpr (pipelined) {
             for (std::size_t j = 0; j < J; ++j) shift_[j] = concat_shift<B, T>(std::size_t(1) << j);
             lag_ = J + (r_ > 0 ? 1 : 0);
-            for (std::size_t t = 0; t < lag_; ++t) feed(t);
+            // Prime the levels only if next() will use them: it feeds vector u + lag_ while
+            // (u + lag_ + 1) L <= n, so for a short x neither reads past its end.
+            if ((lag_ + 1) * L <= n_)
+                for (std::size_t t = 0; t < lag_; ++t) feed(t);
         }
     }
     /// The next lane window.
