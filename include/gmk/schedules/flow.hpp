@@ -80,6 +80,8 @@ inline std::vector<double> flow_finish(std::vector<double> s, const flow_options
     if (o.shift_terminal > 0) {
         // diffusers stretch_shift_to_terminal: scale 1 - t so that the last level becomes
         // shift_terminal (used by LTX-Video).
+        check_argument(s.back() < 1, "sigmas_flow", "shift_terminal", o.shift_terminal,
+                       "needs a last level below 1 to stretch (n = 1 has only t = 1)");
         const double scale = (1 - s.back()) / (1 - o.shift_terminal);
         for (double& x : s) x = 1 - (1 - x) / scale;
     }
