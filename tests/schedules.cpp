@@ -397,6 +397,22 @@ TEST_CASE("schedules: properties", "[schedules]") {
     CHECK(z.front() == Approx(b.front()).epsilon(1e-12));
     const auto za = gmk::rescaled_alphas_cumprod(b);
     CHECK(za.back() == gmk::zero_terminal_snr_alphas_cumprod);
+    // The float forms are the double results rounded once.
+    auto rounded = [](const std::vector<double>& d, const std::vector<float>& f) {
+        if (d.size() != f.size()) return false;
+        for (std::size_t i = 0; i < d.size(); ++i)
+            if (f[i] != float(d[i])) return false;
+        return true;
+    };
+    CHECK(rounded(gmk::sigmas_karras(10, 0.002, 80), gmk::sigmas_karras<float>(10, 0.002, 80)));
+    CHECK(rounded(gmk::sigmas_vp(10), gmk::sigmas_vp<float>(10)));
+    CHECK(rounded(gmk::sigmas_flow(10, gmk::flow_options{}), gmk::sigmas_flow<float>(10, gmk::flow_options{})));
+    CHECK(rounded(za, gmk::rescaled_alphas_cumprod<float>(b)));
+    const auto ts = gmk::timesteps_fractional(gmk::timestep_spacing::linspace, 1000, 10);
+    const auto gd = gmk::discrete_sigmas(ac, ts, gmk::sigma_spacing::karras);
+    const auto gf = gmk::discrete_sigmas<float>(ac, ts, gmk::sigma_spacing::karras);
+    CHECK(rounded(gd.sigmas, gf.sigmas));
+    CHECK(rounded(gd.timesteps, gf.timesteps));
     // Static shift 1 is the identity; flow levels at the ends stay put.
     CHECK(gmk::flow_shift(0.3, 1.0) == 0.3);
     CHECK(gmk::flow_shift(1.0, 3.0) == 1.0);
