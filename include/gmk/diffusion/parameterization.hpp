@@ -77,7 +77,7 @@ inline x0_eps_coefficients to_x0_eps_coefficients(prediction p, const noise_leve
             return {1 / a, -s / a, 0, 1};
         case prediction::sample:
             check_argument(s > 0, fn, "level.sigma", s, "must be > 0 for sample prediction (eps = (x - alpha x0) / sigma)");
-            return {1, 0, 1 / s, -a / s};
+            return {0, 1, 1 / s, -a / s};
         case prediction::v: {
             const double d = a * a + s * s;
             return {a / d, -s / d, s / d, a / d};
