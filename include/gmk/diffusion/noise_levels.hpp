@@ -12,8 +12,10 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -75,6 +77,17 @@ public:
         return noise_grid(std::move(levels), fn);
     }
 
+    /// As above, with the integer timesteps of gmk::timesteps.
+    static noise_grid vp(span<const double> alphas_cumprod, span<const std::int64_t> timesteps,
+                         double final_alpha_cumprod = 1.0) {
+        std::vector<double> t(timesteps.begin(), timesteps.end());
+        for (std::size_t i = 0; i < t.size(); ++i)
+            if (timesteps[i] < 0)
+                detail::fail_argument("noise_grid::vp", "timesteps[i]", timesteps[i],
+                                      "must be >= 0 (i = " + std::to_string(i) + ")");
+        return vp(alphas_cumprod, span<const double>(t), final_alpha_cumprod);
+    }
+
     /// From a VE / EDM sigma grid of N + 1 levels (descending, the last usually 0; gmk::sigmas_karras,
     /// discrete_sigmas(...).sigmas, ...): alpha = 1, sigma = sigmas[i], model_time = sigmas[i].
     static noise_grid ve(span<const double> sigmas) {
@@ -83,8 +96,9 @@ public:
 
     /// As ve(sigmas), with model_time = to_model_time(sigma) at levels 0 .. N - 1 (EDM's c_noise =
     /// ln(sigma) / 4, or a discrete model's gmk::timestep_at_sigma). The final level's model_time
-    /// is never passed to a model: it is to_model_time(sigma_N) when that is finite, else 0.
-    template <class F>
+    /// is never passed to a model: 0 when sigma_N = 0 (to_model_time is not called there), else
+    /// to_model_time(sigma_N) when that is finite, else 0.
+    template <class F, std::enable_if_t<std::is_invocable_r_v<double, F&, double>, int> = 0>
     static noise_grid ve(span<const double> sigmas, F&& to_model_time) {
         return ve_with("noise_grid::ve", sigmas, std::forward<F>(to_model_time));
     }
@@ -149,8 +163,9 @@ private:
         check_argument(n >= 2, fn, "sigmas.size()", n, "must be >= 2 (N steps need N + 1 levels)");
         std::vector<noise_level> levels(n);
         for (std::size_t i = 0; i < n; ++i) {
-            double m = double(to_model_time(sigmas[i]));
-            if (i + 1 == n && !std::isfinite(m)) m = 0;
+            const bool last = i + 1 == n;
+            double m = last && sigmas[i] == 0 ? 0.0 : double(to_model_time(sigmas[i]));
+            if (last && !std::isfinite(m)) m = 0;
             levels[i] = {1.0, sigmas[i], m};
         }
         return noise_grid(std::move(levels), fn);
