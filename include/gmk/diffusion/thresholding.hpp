@@ -17,6 +17,11 @@
 // No allocation: the order statistics come from std::nth_element on a scratch buffer of
 // sample_size elements the caller provides (it receives |x0| of the last sample; its previous
 // contents do not matter). Expected O(sample_size) per sample.
+//
+// NaN: clip_sample and the final clamp keep NaN elements NaN; a sample holding NaN gets an
+// unspecified threshold (std::nth_element's order is unspecified with NaN; torch.quantile returns
+// NaN there). Build with -ffp-contract=off (the default of ISO -std=c++17) for torch's float bits:
+// a contracted lerp may differ from torch by an ulp.
 #pragma once
 
 #include <algorithm>
