@@ -1,0 +1,199 @@
+// gmk: noise levels and the grid of levels a continuous sampler walks.
+//
+// Every continuous process is x_t = alpha_t x0 + sigma_t eps (Karras et al. 2022, "Elucidating
+// the Design Space of Diffusion-Based Generative Models", eq. 1 with s = alpha):
+//   VP / DDPM        alpha = sqrt(abar), sigma = sqrt(1 - abar)
+//   VE / EDM         alpha = 1
+//   rectified flow   alpha = 1 - t, sigma = t
+// A noise_grid holds the N + 1 levels of an N-step sampler: the model is called at levels
+// 0 .. N - 1, and level N is where sampling ends. Grids are built once, in double, from the
+// schedules of <gmk/schedules/...>; building one is never on a sampler's hot path.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/view.hpp"
+
+namespace gmk {
+
+/// One noise level: x = alpha x0 + sigma eps, and the time the network is conditioned on there
+/// (a discrete timestep, a sigma, c_noise, or t * num_train_timesteps).
+struct noise_level {
+    double alpha = 1;
+    double sigma = 0;
+    double model_time = 0;
+
+    /// lambda = log(alpha / sigma), half the log signal-to-noise ratio (DPM-Solver's lambda_t).
+    /// +inf at sigma = 0, -inf at alpha = 0.
+    double lambda() const noexcept { return std::log(alpha) - std::log(sigma); }
+    /// log SNR = log(alpha^2 / sigma^2) = 2 lambda.
+    double log_snr() const noexcept { return 2 * lambda(); }
+};
+
+/// The N + 1 noise levels of an N-step sampler, N >= 1. Valid by construction: every alpha and
+/// sigma finite and >= 0, never both 0; alpha = 0 only at level 0 and sigma = 0 only at level N;
+/// the noise-to-signal ratio sigma / alpha does not increase from one level to the next; model
+/// times finite. Otherwise the constructor throws std::invalid_argument naming the setting.
+class noise_grid {
+public:
+    /// Checks `levels` (see above).
+    explicit noise_grid(std::vector<noise_level> levels) : levels_(std::move(levels)) { validate("noise_grid"); }
+
+    /// From a VP (DDPM-family) model: level i at training timestep timesteps[i] (descending,
+    /// integers in [0, T); diffusers DDPM/DDIM set_timesteps, gmk::timesteps), alpha =
+    /// sqrt(abar[t]), sigma = sqrt(1 - abar[t]), model_time = t. The final level has abar =
+    /// final_alpha_cumprod: 1 (sigma 0; DDPM, and DDIM with set_alpha_to_one = true) or
+    /// alphas_cumprod[0] (DDIM with set_alpha_to_one = false); its model_time is -1 (not a time
+    /// the model is called at). Note: diffusers' DDIM steps from t to t - T / N, which is the next
+    /// timestep for leading and trailing spacing; for linspace spacing it is not, and this grid
+    /// takes the next timestep (the level the loop actually visits next).
+    static noise_grid vp(span<const double> alphas_cumprod, span<const double> timesteps,
+                         double final_alpha_cumprod = 1.0) {
+        constexpr const char* fn = "noise_grid::vp";
+        const std::size_t T = alphas_cumprod.size();
+        check_argument(T >= 1, fn, "alphas_cumprod.size()", T, "must be >= 1");
+        check_argument(timesteps.size() >= 1, fn, "timesteps.size()", timesteps.size(), "must be >= 1");
+        check_argument(final_alpha_cumprod > 0 && final_alpha_cumprod <= 1, fn, "final_alpha_cumprod",
+                       final_alpha_cumprod, "must be in (0, 1]");
+        std::vector<noise_level> levels;
+        levels.reserve(timesteps.size() + 1);
+        for (std::size_t i = 0; i < timesteps.size(); ++i) {
+            const double t = timesteps[i];
+            if (!(t >= 0 && t <= double(T - 1) && t == std::floor(t)))
+                detail::fail_argument(fn, "timesteps[i]", t,
+                                      "must be an integer in [0, " + std::to_string(T - 1) + "] (i = " +
+                                          std::to_string(i) + ")");
+            levels.push_back(vp_level(fn, alphas_cumprod[std::size_t(t)], t));
+        }
+        levels.push_back(vp_level(fn, final_alpha_cumprod, -1.0));
+        return noise_grid(std::move(levels), fn);
+    }
+
+    /// As above, with the integer timesteps of gmk::timesteps.
+    static noise_grid vp(span<const double> alphas_cumprod, span<const std::int64_t> timesteps,
+                         double final_alpha_cumprod = 1.0) {
+        std::vector<double> t(timesteps.begin(), timesteps.end());
+        for (std::size_t i = 0; i < t.size(); ++i)
+            if (timesteps[i] < 0)
+                detail::fail_argument("noise_grid::vp", "timesteps[i]", timesteps[i],
+                                      "must be >= 0 (i = " + std::to_string(i) + ")");
+        return vp(alphas_cumprod, span<const double>(t), final_alpha_cumprod);
+    }
+
+    /// From a VE / EDM sigma grid of N + 1 levels (descending, the last usually 0; gmk::sigmas_karras,
+    /// discrete_sigmas(...).sigmas, ...): alpha = 1, sigma = sigmas[i], model_time = sigmas[i].
+    static noise_grid ve(span<const double> sigmas) {
+        return ve_with("noise_grid::ve", sigmas, [](double s) { return s; });
+    }
+
+    /// As ve(sigmas), with model_time = to_model_time(sigma) at levels 0 .. N - 1 (EDM's c_noise =
+    /// ln(sigma) / 4, or a discrete model's gmk::timestep_at_sigma). The final level's model_time
+    /// is never passed to a model: 0 when sigma_N = 0 (to_model_time is not called there), else
+    /// to_model_time(sigma_N) when that is finite, else 0.
+    template <class F, std::enable_if_t<std::is_invocable_r_v<double, F&, double>, int> = 0>
+    static noise_grid ve(span<const double> sigmas, F&& to_model_time) {
+        return ve_with("noise_grid::ve", sigmas, std::forward<F>(to_model_time));
+    }
+
+    /// As ve(sigmas), with the model times given (N of them, e.g. discrete_sigmas(...).timesteps,
+    /// or N + 1). A final model time not given is 0.
+    static noise_grid ve(span<const double> sigmas, span<const double> model_times) {
+        constexpr const char* fn = "noise_grid::ve";
+        const std::size_t n = sigmas.size();
+        check_argument(n >= 2, fn, "sigmas.size()", n, "must be >= 2 (N steps need N + 1 levels)");
+        check_argument(model_times.size() == n - 1 || model_times.size() == n, fn, "model_times.size()",
+                       model_times.size(), "must be sigmas.size() - 1 or sigmas.size()");
+        std::vector<noise_level> levels(n);
+        for (std::size_t i = 0; i < n; ++i)
+            levels[i] = {1.0, sigmas[i], i < model_times.size() ? model_times[i] : 0.0};
+        return noise_grid(std::move(levels), fn);
+    }
+
+    /// From a flow-matching t-grid of N + 1 levels in [0, 1], descending (gmk::sigmas_flow):
+    /// alpha = 1 - t, sigma = t, model_time = t * num_train_timesteps (diffusers'
+    /// FlowMatchEulerDiscreteScheduler timesteps; pass 1 for models conditioned on t itself).
+    static noise_grid flow(span<const double> ts, double num_train_timesteps = 1000) {
+        constexpr const char* fn = "noise_grid::flow";
+        check_argument(ts.size() >= 2, fn, "ts.size()", ts.size(), "must be >= 2 (N steps need N + 1 levels)");
+        check_argument(num_train_timesteps > 0 && std::isfinite(num_train_timesteps), fn, "num_train_timesteps",
+                       num_train_timesteps, "must be finite and > 0");
+        std::vector<noise_level> levels(ts.size());
+        for (std::size_t i = 0; i < ts.size(); ++i) {
+            const double t = ts[i];
+            if (!(t >= 0 && t <= 1))
+                detail::fail_argument(fn, "ts[i]", t, "must be in [0, 1] (i = " + std::to_string(i) + ")");
+            levels[i] = {1 - t, t, t * num_train_timesteps};
+        }
+        return noise_grid(std::move(levels), fn);
+    }
+
+    /// N: the number of steps (model calls of a first-order sampler).
+    std::size_t steps() const noexcept { return levels_.size() - 1; }
+    /// N + 1: the number of levels.
+    std::size_t size() const noexcept { return levels_.size(); }
+    const noise_level& operator[](std::size_t i) const noexcept { return levels_[i]; }
+    const noise_level& front() const noexcept { return levels_.front(); }
+    const noise_level& back() const noexcept { return levels_.back(); }
+    const noise_level* begin() const noexcept { return levels_.data(); }
+    const noise_level* end() const noexcept { return levels_.data() + levels_.size(); }
+    const noise_level* data() const noexcept { return levels_.data(); }
+
+private:
+    std::vector<noise_level> levels_;
+
+    noise_grid(std::vector<noise_level> levels, const char* fn) : levels_(std::move(levels)) { validate(fn); }
+
+    static noise_level vp_level(const char* fn, double abar, double t) {
+        if (!(abar >= 0 && abar <= 1))
+            detail::fail_argument(fn, "alphas_cumprod[t]", abar, "must be in [0, 1] (t = " + detail::value_text(t) + ")");
+        return {std::sqrt(abar), std::sqrt(1 - abar), t};
+    }
+
+    template <class F>
+    static noise_grid ve_with(const char* fn, span<const double> sigmas, F&& to_model_time) {
+        const std::size_t n = sigmas.size();
+        check_argument(n >= 2, fn, "sigmas.size()", n, "must be >= 2 (N steps need N + 1 levels)");
+        std::vector<noise_level> levels(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const bool last = i + 1 == n;
+            double m = last && sigmas[i] == 0 ? 0.0 : double(to_model_time(sigmas[i]));
+            if (last && !std::isfinite(m)) m = 0;
+            levels[i] = {1.0, sigmas[i], m};
+        }
+        return noise_grid(std::move(levels), fn);
+    }
+
+    void validate(const char* fn) const {
+        const std::size_t n = levels_.size();
+        check_argument(n >= 2, fn, "levels", n, "must hold N + 1 >= 2 levels");
+        for (std::size_t i = 0; i < n; ++i) {
+            const noise_level& l = levels_[i];
+            const std::string at = " (level " + std::to_string(i) + " of " + std::to_string(n) + ")";
+            if (!(std::isfinite(l.alpha) && l.alpha >= 0))
+                detail::fail_argument(fn, "alpha", l.alpha, "must be finite and >= 0" + at);
+            if (!(std::isfinite(l.sigma) && l.sigma >= 0))
+                detail::fail_argument(fn, "sigma", l.sigma, "must be finite and >= 0" + at);
+            if (!std::isfinite(l.model_time))
+                detail::fail_argument(fn, "model_time", l.model_time, "must be finite" + at);
+            if (l.alpha == 0 && i != 0)
+                detail::fail_argument(fn, "alpha", l.alpha, "may be 0 only at the first level" + at);
+            if (l.sigma == 0 && i + 1 != n)
+                detail::fail_argument(fn, "sigma", l.sigma, "may be 0 only at the final level" + at);
+            // sigma_i / alpha_i >= sigma_{i+1} / alpha_{i+1}, cross-multiplied so that alpha = 0
+            // (infinite ratio) needs no special case.
+            if (i > 0 && !(levels_[i - 1].sigma * l.alpha >= l.sigma * levels_[i - 1].alpha))
+                detail::fail_argument(fn, "sigma", l.sigma,
+                                      "sigma / alpha must not increase from one level to the next" + at);
+        }
+    }
+};
+
+}  // namespace gmk
