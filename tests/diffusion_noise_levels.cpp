@@ -75,17 +75,6 @@ void check_properties(const gmk::noise_grid& g, bool vp) {
     }
 }
 
-template <class F>
-void require_throws_naming(F&& f, const std::string& setting) {
-    try {
-        f();
-        FAIL("no exception; expected one naming " << setting);
-    } catch (const std::invalid_argument& e) {
-        INFO(e.what());
-        CHECK(std::string(e.what()).find(setting + " = ") != std::string::npos);
-    }
-}
-
 }  // namespace
 
 TEST_CASE("noise_grid::vp from DDIM's settings (SD 1.x, leading, offset 1, set_alpha_to_one=False)",
@@ -209,29 +198,29 @@ TEST_CASE("noise_grid: bad settings throw naming the setting", "[diffusion][nois
     const auto ac = sd_alphas_cumprod();
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const auto vp = [&](std::vector<double> t, double final = 1.0) { return gmk::noise_grid::vp(ac, t, final); };
-    require_throws_naming([&] { vp({1000.0}); }, "timesteps[i]");
-    require_throws_naming([&] { vp({10.5}); }, "timesteps[i]");
+    gt::require_throws_naming([&] { vp({1000.0}); }, "timesteps[i]");
+    gt::require_throws_naming([&] { vp({10.5}); }, "timesteps[i]");
     const std::vector<std::int64_t> negative{-1};
-    require_throws_naming([&] { gmk::noise_grid::vp(ac, negative); }, "timesteps[i]");
-    require_throws_naming([&] { vp({}); }, "timesteps.size()");
-    require_throws_naming([&] { vp({10.0}, 0.0); }, "final_alpha_cumprod");
+    gt::require_throws_naming([&] { gmk::noise_grid::vp(ac, negative); }, "timesteps[i]");
+    gt::require_throws_naming([&] { vp({}); }, "timesteps.size()");
+    gt::require_throws_naming([&] { vp({10.0}, 0.0); }, "final_alpha_cumprod");
     // timesteps ascending: the noise-to-signal ratio increases
-    require_throws_naming([&] { vp({10.0, 500.0}); }, "sigma");
+    gt::require_throws_naming([&] { vp({10.0, 500.0}); }, "sigma");
     const auto ve = [](std::vector<double> s) { return gmk::noise_grid::ve(s); };
     const auto ve_times = [](std::vector<double> s, std::vector<double> m) { return gmk::noise_grid::ve(s, m); };
     const auto flow = [](std::vector<double> t, double T = 1000) { return gmk::noise_grid::flow(t, T); };
-    require_throws_naming([&] { ve({1.0, 2.0, 0.0}); }, "sigma");
-    require_throws_naming([&] { ve({1.0}); }, "sigmas.size()");
-    require_throws_naming([&] { ve({2.0, 0.0, 0.0}); }, "sigma");  // 0 before the end
-    require_throws_naming([&] { ve({2.0, nan, 0.0}); }, "sigma");
-    require_throws_naming([&] { ve({2.0, -1.0}); }, "sigma");
-    require_throws_naming([&] { ve_times({2.0, 1.0, 0.0}, {1.0}); }, "model_times.size()");
+    gt::require_throws_naming([&] { ve({1.0, 2.0, 0.0}); }, "sigma");
+    gt::require_throws_naming([&] { ve({1.0}); }, "sigmas.size()");
+    gt::require_throws_naming([&] { ve({2.0, 0.0, 0.0}); }, "sigma");  // 0 before the end
+    gt::require_throws_naming([&] { ve({2.0, nan, 0.0}); }, "sigma");
+    gt::require_throws_naming([&] { ve({2.0, -1.0}); }, "sigma");
+    gt::require_throws_naming([&] { ve_times({2.0, 1.0, 0.0}, {1.0}); }, "model_times.size()");
     const std::vector<double> s21{2.0, 1.0, 0.0};
     // -inf at a level the model is called at
-    require_throws_naming([&] { gmk::noise_grid::ve(s21, [](double s) { return std::log(s - 1); }); }, "model_time");
-    require_throws_naming([&] { flow({1.5, 0.0}); }, "ts[i]");
-    require_throws_naming([&] { flow({0.5, 0.7, 0.0}); }, "sigma");
-    require_throws_naming([&] { flow({1.0, 0.0}, 0.0); }, "num_train_timesteps");
-    require_throws_naming([] { gmk::noise_grid(std::vector<gmk::noise_level>{{1, 1, 0}, {0, 1, 0}}); }, "alpha");
-    require_throws_naming([] { gmk::noise_grid(std::vector<gmk::noise_level>{{1, 1, 0}}); }, "levels");
+    gt::require_throws_naming([&] { gmk::noise_grid::ve(s21, [](double s) { return std::log(s - 1); }); }, "model_time");
+    gt::require_throws_naming([&] { flow({1.5, 0.0}); }, "ts[i]");
+    gt::require_throws_naming([&] { flow({0.5, 0.7, 0.0}); }, "sigma");
+    gt::require_throws_naming([&] { flow({1.0, 0.0}, 0.0); }, "num_train_timesteps");
+    gt::require_throws_naming([] { gmk::noise_grid(std::vector<gmk::noise_level>{{1, 1, 0}, {0, 1, 0}}); }, "alpha");
+    gt::require_throws_naming([] { gmk::noise_grid(std::vector<gmk::noise_level>{{1, 1, 0}}); }, "levels");
 }

@@ -170,17 +170,6 @@ std::vector<T> golden_values(const gt::golden_file& g, const std::string& op, co
     throw std::runtime_error("no golden entry " + op + " " + dtype);
 }
 
-template <class F>
-void require_throws_naming(F&& f, const std::string& setting) {
-    try {
-        f();
-        FAIL("no exception; expected one naming " << setting);
-    } catch (const std::invalid_argument& e) {
-        INFO(e.what());
-        CHECK(std::string(e.what()).find(setting + " = ") != std::string::npos);
-    }
-}
-
 }  // namespace
 
 TEST_CASE("parameterisations: round trips on every backend, exact to rounding", "[diffusion][parameterization]") {
@@ -216,23 +205,23 @@ TEST_CASE("parameterisations: the ends of a grid", "[diffusion][parameterization
         gmk::to_x0_eps(p, noise, x.data(), out.data(), x0.data(), eps.data(), n);
         CHECK(eps == x);
     }
-    require_throws_naming([&] { gmk::to_x0_eps(prediction::sample, clean, x.data(), out.data(), x0.data(), eps.data(), n); },
+    gt::require_throws_naming([&] { gmk::to_x0_eps(prediction::sample, clean, x.data(), out.data(), x0.data(), eps.data(), n); },
                           "level.sigma");
-    require_throws_naming([&] { gmk::to_x0_eps(prediction::epsilon, noise, x.data(), out.data(), x0.data(), eps.data(), n); },
+    gt::require_throws_naming([&] { gmk::to_x0_eps(prediction::epsilon, noise, x.data(), out.data(), x0.data(), eps.data(), n); },
                           "level.alpha");
     // invalid levels and arguments
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    require_throws_naming([&] { gmk::to_x0_eps(prediction::v, {1.0, -0.5, 0.0}, x.data(), out.data(), x0.data(), eps.data(), n); },
+    gt::require_throws_naming([&] { gmk::to_x0_eps(prediction::v, {1.0, -0.5, 0.0}, x.data(), out.data(), x0.data(), eps.data(), n); },
                           "level.sigma");
-    require_throws_naming([&] { gmk::to_x0_eps(prediction::v, {nan, 0.5, 0.0}, x.data(), out.data(), x0.data(), eps.data(), n); },
+    gt::require_throws_naming([&] { gmk::to_x0_eps(prediction::v, {nan, 0.5, 0.0}, x.data(), out.data(), x0.data(), eps.data(), n); },
                           "level.alpha");
-    require_throws_naming([&] { gmk::to_x0_eps(prediction::v, {0.0, 0.0, 0.0}, x.data(), out.data(), x0.data(), eps.data(), n); },
+    gt::require_throws_naming([&] { gmk::to_x0_eps(prediction::v, {0.0, 0.0, 0.0}, x.data(), out.data(), x0.data(), eps.data(), n); },
                           "level.alpha");
-    require_throws_naming([&] { gmk::to_x0_eps(prediction::v, clean, x.data(), out.data(), x0.data(), x0.data(), n); },
+    gt::require_throws_naming([&] { gmk::to_x0_eps(prediction::v, clean, x.data(), out.data(), x0.data(), x0.data(), n); },
                           "eps");
-    require_throws_naming([&] { gmk::to_x0_eps(prediction::v, clean, static_cast<const double*>(nullptr), out.data(), x0.data(), eps.data(), n); },
+    gt::require_throws_naming([&] { gmk::to_x0_eps(prediction::v, clean, static_cast<const double*>(nullptr), out.data(), x0.data(), eps.data(), n); },
                           "x");
-    require_throws_naming([&] { gmk::model_output_from(prediction::v, {0.0, 0.0, 0.0}, x.data(), out.data(), eps.data(), n); },
+    gt::require_throws_naming([&] { gmk::model_output_from(prediction::v, {0.0, 0.0, 0.0}, x.data(), out.data(), eps.data(), n); },
                           "level.alpha");
     // in place: x0 over x, eps over the model output
     std::vector<double> xi = x, oi = out;
@@ -274,8 +263,8 @@ TEST_CASE("EDM preconditioning (Karras et al. 2022, table 1)", "[diffusion][edm]
     CHECK(c.c_skip == Approx(0.5).epsilon(1e-15));
     CHECK(c.c_out == Approx(0.25 / std::sqrt(0.5)).epsilon(1e-15));
     CHECK(c.c_in == Approx(std::sqrt(2.0)).epsilon(1e-15));
-    require_throws_naming([] { gmk::edm_precondition(0.0); }, "sigma");
-    require_throws_naming([] { gmk::edm_precondition(1.0, -0.5); }, "sigma_data");
+    gt::require_throws_naming([] { gmk::edm_precondition(0.0); }, "sigma");
+    gt::require_throws_naming([] { gmk::edm_precondition(1.0, -0.5); }, "sigma_data");
 }
 
 TEST_CASE("clip_sample clamps on every backend", "[diffusion][thresholding]") {
@@ -297,7 +286,7 @@ TEST_CASE("clip_sample clamps on every backend", "[diffusion][thresholding]") {
     });
     GMK_REQUIRE_NO_MISMATCH(log);
     double v = 1;
-    require_throws_naming([&] { gmk::clip_sample(&v, 1, 0.0); }, "range");
+    gt::require_throws_naming([&] { gmk::clip_sample(&v, 1, 0.0); }, "range");
 }
 
 TEST_CASE("abs_quantile is numpy's linear quantile of |x|", "[diffusion][thresholding]") {
@@ -355,7 +344,7 @@ TEST_CASE("dynamic thresholding matches diffusers' _threshold_sample bit for bit
     CHECK(cases == 16);
     GMK_REQUIRE_NO_MISMATCH(log);
     double v = 1, s = 0;
-    require_throws_naming([&] { gmk::dynamic_threshold(&v, 1, 1, &s, 1.5); }, "ratio");
-    require_throws_naming([&] { gmk::dynamic_threshold(&v, 1, 1, &s, 0.995, 0.0); }, "sample_max_value");
-    require_throws_naming([&] { gmk::dynamic_threshold(&v, 1, 1, static_cast<double*>(nullptr)); }, "scratch");
+    gt::require_throws_naming([&] { gmk::dynamic_threshold(&v, 1, 1, &s, 1.5); }, "ratio");
+    gt::require_throws_naming([&] { gmk::dynamic_threshold(&v, 1, 1, &s, 0.995, 0.0); }, "sample_max_value");
+    gt::require_throws_naming([&] { gmk::dynamic_threshold(&v, 1, 1, static_cast<double*>(nullptr)); }, "scratch");
 }

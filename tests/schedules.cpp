@@ -101,17 +101,6 @@ std::vector<double> sd_alphas_cumprod(bool zero_snr = false) {
     return zero_snr ? gmk::rescaled_alphas_cumprod(b) : gmk::alphas_cumprod(b);
 }
 
-template <class F>
-void require_throws_naming(F&& f, const std::string& setting) {
-    try {
-        f();
-        FAIL("no exception; expected one naming " << setting);
-    } catch (const std::invalid_argument& e) {
-        INFO(e.what());
-        CHECK(std::string(e.what()).find(setting + " = ") != std::string::npos);
-    }
-}
-
 }  // namespace
 
 TEST_CASE("betas and alphas_cumprod match diffusers", "[schedules][betas]") {
@@ -159,7 +148,7 @@ TEST_CASE("timesteps match DDIM/DDPM (integers) and EulerDiscrete (fractional)",
                 if (spacing == S::leading && offset == 1 && n == 1000) {
                     // diffusers yields 1000 ... 1: timestep 1000 indexes past the 1000 trained ones.
                     REQUIRE(want.front() == 1000);
-                    require_throws_naming([&] { gmk::timesteps(spacing, 1000, n, offset); }, "steps_offset");
+                    gt::require_throws_naming([&] { gmk::timesteps(spacing, 1000, n, offset); }, "steps_offset");
                     continue;
                 }
                 if (spacing == S::trailing && want.size() == n + 1) {
@@ -199,11 +188,11 @@ TEST_CASE("timesteps: FORMULAS.md's N = 10 lists", "[schedules][timesteps]") {
     CHECK(gmk::timesteps_fractional(S::linspace, 1000, 5)[1] == 749.25);
     // Fractional linspace can give more steps than training timesteps; integer spacings cannot.
     CHECK(gmk::timesteps_fractional(S::linspace, 1000, 2000).size() == 2000);
-    require_throws_naming([] { gmk::timesteps(S::linspace, 1000, 1001); }, "steps");
-    require_throws_naming([] { gmk::timesteps_fractional(S::trailing, 1000, 1001); }, "steps");
-    require_throws_naming([] { gmk::timesteps(S::leading, 1000, 0); }, "steps");
-    require_throws_naming([] { gmk::timesteps(S::leading, 0, 1); }, "num_train_timesteps");
-    require_throws_naming([] { gmk::timesteps(S::leading, 1000, 10, -1); }, "steps_offset");
+    gt::require_throws_naming([] { gmk::timesteps(S::linspace, 1000, 1001); }, "steps");
+    gt::require_throws_naming([] { gmk::timesteps_fractional(S::trailing, 1000, 1001); }, "steps");
+    gt::require_throws_naming([] { gmk::timesteps(S::leading, 1000, 0); }, "steps");
+    gt::require_throws_naming([] { gmk::timesteps(S::leading, 0, 1); }, "num_train_timesteps");
+    gt::require_throws_naming([] { gmk::timesteps(S::leading, 1000, 10, -1); }, "steps_offset");
 }
 
 TEST_CASE("DDIM's alphas_cumprod at its timesteps match diffusers", "[schedules][ddim]") {
@@ -422,39 +411,39 @@ TEST_CASE("schedules: properties", "[schedules]") {
 TEST_CASE("schedules: bad settings throw std::invalid_argument naming them", "[schedules]") {
     using B = gmk::beta_schedule;
     const double nan = std::nan("");
-    require_throws_naming([] { gmk::betas(B::linear, 1000, 0.02, 0.0001); }, "beta_end");
-    require_throws_naming([&] { gmk::betas(B::linear, 1000, nan, 0.02); }, "beta_start");
-    require_throws_naming([] { gmk::betas(B::scaled_linear, 0); }, "num_train_timesteps");
-    require_throws_naming([] { gmk::betas(B::linear, 10, 0.1, 1.0); }, "beta_end");
+    gt::require_throws_naming([] { gmk::betas(B::linear, 1000, 0.02, 0.0001); }, "beta_end");
+    gt::require_throws_naming([&] { gmk::betas(B::linear, 1000, nan, 0.02); }, "beta_start");
+    gt::require_throws_naming([] { gmk::betas(B::scaled_linear, 0); }, "num_train_timesteps");
+    gt::require_throws_naming([] { gmk::betas(B::linear, 10, 0.1, 1.0); }, "beta_end");
     const std::vector<double> big_beta{0.1, 1.2}, none{}, rising{0.5, 0.7}, up{10, 500}, past{1000}, abar_up{0.9, 0.95},
         sigma_down{2, 1};
-    require_throws_naming([&] { gmk::alphas_cumprod(big_beta); }, "betas[i]");
-    require_throws_naming([&] { gmk::alphas_cumprod(none); }, "betas.size()");
-    require_throws_naming([] { gmk::sigmas_karras(10, 0.1, 10, 0); }, "rho");
-    require_throws_naming([] { gmk::sigmas_karras(10, 10, 0.1); }, "sigma_max");
-    require_throws_naming([] { gmk::sigmas_karras(10, 0, 10); }, "sigma_min");
-    require_throws_naming([&] { gmk::sigmas_exponential(10, nan, 10); }, "sigma_min");
-    require_throws_naming([] { gmk::sigmas_polyexponential(0, 0.1, 10); }, "n");
-    require_throws_naming([] { gmk::sigmas_vp(10, 19.9, 0.1, 0); }, "eps_s");
-    require_throws_naming([] { gmk::flow_shift(0.5, 0); }, "shift");
+    gt::require_throws_naming([&] { gmk::alphas_cumprod(big_beta); }, "betas[i]");
+    gt::require_throws_naming([&] { gmk::alphas_cumprod(none); }, "betas.size()");
+    gt::require_throws_naming([] { gmk::sigmas_karras(10, 0.1, 10, 0); }, "rho");
+    gt::require_throws_naming([] { gmk::sigmas_karras(10, 10, 0.1); }, "sigma_max");
+    gt::require_throws_naming([] { gmk::sigmas_karras(10, 0, 10); }, "sigma_min");
+    gt::require_throws_naming([&] { gmk::sigmas_exponential(10, nan, 10); }, "sigma_min");
+    gt::require_throws_naming([] { gmk::sigmas_polyexponential(0, 0.1, 10); }, "n");
+    gt::require_throws_naming([] { gmk::sigmas_vp(10, 19.9, 0.1, 0); }, "eps_s");
+    gt::require_throws_naming([] { gmk::flow_shift(0.5, 0); }, "shift");
     gmk::flow_options o;
     o.shift = -1;
-    require_throws_naming([&] { gmk::sigmas_flow(10, o); }, "shift");
+    gt::require_throws_naming([&] { gmk::sigmas_flow(10, o); }, "shift");
     o = {};
     o.shift_terminal = 1;
-    require_throws_naming([&] { gmk::sigmas_flow(10, o); }, "shift_terminal");
+    gt::require_throws_naming([&] { gmk::sigmas_flow(10, o); }, "shift_terminal");
     o = {};
-    require_throws_naming([&] { gmk::sigmas_flow(rising, o); }, "sigmas[i]");
-    require_throws_naming([&] { gmk::sigmas_flow(0, o); }, "n");
+    gt::require_throws_naming([&] { gmk::sigmas_flow(rising, o); }, "sigmas[i]");
+    gt::require_throws_naming([&] { gmk::sigmas_flow(0, o); }, "n");
     const auto ac = sd_alphas_cumprod();
     const auto trained = gmk::sigmas_from_alphas_cumprod(ac);
-    require_throws_naming([&] { gmk::discrete_sigmas(ac, up); }, "timesteps[i]");
-    require_throws_naming([&] { gmk::discrete_sigmas(ac, past); }, "timestep");
-    require_throws_naming([&] { gmk::discrete_sigmas(ac, none); }, "timesteps.size()");
-    require_throws_naming([&] { gmk::sigma_at_timestep(trained, -0.5); }, "timestep");
-    require_throws_naming([&] { gmk::sigma_at_timestep(trained, nan); }, "timestep");
-    require_throws_naming([&] { gmk::sigmas_from_alphas_cumprod(abar_up); }, "alphas_cumprod[i]");
-    require_throws_naming([&] { gmk::timestep_at_sigma(sigma_down, 1.5); }, "trained_sigmas[i]");
+    gt::require_throws_naming([&] { gmk::discrete_sigmas(ac, up); }, "timesteps[i]");
+    gt::require_throws_naming([&] { gmk::discrete_sigmas(ac, past); }, "timestep");
+    gt::require_throws_naming([&] { gmk::discrete_sigmas(ac, none); }, "timesteps.size()");
+    gt::require_throws_naming([&] { gmk::sigma_at_timestep(trained, -0.5); }, "timestep");
+    gt::require_throws_naming([&] { gmk::sigma_at_timestep(trained, nan); }, "timestep");
+    gt::require_throws_naming([&] { gmk::sigmas_from_alphas_cumprod(abar_up); }, "alphas_cumprod[i]");
+    gt::require_throws_naming([&] { gmk::timestep_at_sigma(sigma_down, 1.5); }, "trained_sigmas[i]");
 }
 
 TEST_CASE("schedules: report of the measured agreement (GMK_SCHEDULES_REPORT=1)", "[schedules][report]") {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -76,6 +77,19 @@ inline gmk::executor threaded_executor(int threads) {
         for (std::size_t i = count; i-- > 0;) task(i);
     });
 #endif
+}
+
+/// Calls f() and checks it throws std::invalid_argument whose message names `setting` as gmk's
+/// argument checks do ("... setting = value ...").
+template <class F>
+void require_throws_naming(F&& f, const std::string& setting) {
+    try {
+        f();
+        FAIL("no exception; expected one naming " << setting);
+    } catch (const std::invalid_argument& e) {
+        INFO(e.what());
+        CHECK(std::string(e.what()).find(setting + " = ") != std::string::npos);
+    }
 }
 
 template <class T>
