@@ -22,7 +22,6 @@ Integer timesteps are written as float64.
 """
 import argparse
 import math
-import struct
 
 import numpy as np
 import torch
@@ -34,6 +33,7 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr
 from k_diffusion import sampling as ks
 from k_diffusion.external import DiscreteSchedule
+from golden_format import write_entries
 
 T = 1000
 PARAMS = {"ddpm": (0.0001, 0.02), "sd": (0.00085, 0.012)}
@@ -47,12 +47,6 @@ def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096, base_shif
     m = (max_shift - base_shift) / (max_seq_len - base_seq_len)
     b = base_shift - m * base_seq_len
     return image_seq_len * m + b
-
-
-def bits(v, dtype):
-    if dtype == "float32":
-        return "%08x" % struct.unpack("<I", struct.pack("<f", float(v)))[0]
-    return "%016x" % struct.unpack("<Q", struct.pack("<d", float(v)))[0]
 
 
 def add(name, dtype, values):
@@ -285,13 +279,10 @@ def main():
     add("k.discrete.t_to_sigma.in", "float64", probe_t)
     add("k.discrete.t_to_sigma", "float64", sched.t_to_sigma(probe_t))
 
-    with open(f"{out}/schedules.txt", "w") as fh:
-        fh.write(f"# diffusers {diffusers.__version__}, k-diffusion {getattr(k_diffusion, '__version__', '?')}, "
-                 f"torch {torch.__version__}, numpy {np.__version__}; written by tests/golden/schedules.py\n")
-        for name, dtype, values in entries:
-            fh.write(f"case {name} {dtype} 0 {len(values)}\ncall 0 {len(values)} {len(values)}\n")
-            for i, v in enumerate(values):
-                fh.write(f"{i} {bits(v, dtype)}\n")
+    write_entries(f"{out}/schedules.txt",
+                  f"# diffusers {diffusers.__version__}, k-diffusion {getattr(k_diffusion, '__version__', '?')}, "
+                  f"torch {torch.__version__}, numpy {np.__version__}; written by tests/golden/schedules.py\n",
+                  entries)
 
 
 if __name__ == "__main__":

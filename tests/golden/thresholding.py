@@ -12,12 +12,12 @@ samples' 99.5% quantile of |x| is above 1 and some below), `out` what _threshold
 for it, in float32 and float64 (diffusers keeps both dtypes; it upcasts only half types).
 """
 import argparse
-import struct
 
 import torch
 
 import diffusers
 from diffusers import DDPMScheduler
+from golden_format import write_entries
 
 # (shape, scale, dynamic_thresholding_ratio, sample_max_value)
 CASES = [
@@ -30,12 +30,6 @@ CASES = [
     ((2, 1, 1, 1), 2.0, 0.995, 5.0),   # one element per sample
     ((3, 2, 3, 3), 4.0, 0.5, 1e6),     # the median
 ]
-
-
-def bits(v, dtype):
-    if dtype == "float32":
-        return "%08x" % struct.unpack("<I", struct.pack("<f", float(v)))[0]
-    return "%016x" % struct.unpack("<Q", struct.pack("<d", float(v)))[0]
 
 
 def main():
@@ -56,13 +50,9 @@ def main():
             name = f"threshold.{k}.{shape[0]}x{size}.r{ratio:g}.m{smv:g}"
             entries.append((name + ".in", dtype, x.reshape(-1).tolist()))
             entries.append((name + ".out", dtype, y.reshape(-1).tolist()))
-    with open(f"{out}/thresholding.txt", "w") as fh:
-        fh.write(f"# diffusers {diffusers.__version__}, torch {torch.__version__}; "
-                 f"written by tests/golden/thresholding.py\n")
-        for name, dtype, values in entries:
-            fh.write(f"case {name} {dtype} 0 {len(values)}\ncall 0 {len(values)} {len(values)}\n")
-            for i, v in enumerate(values):
-                fh.write(f"{i} {bits(v, dtype)}\n")
+    write_entries(f"{out}/thresholding.txt",
+                  f"# diffusers {diffusers.__version__}, torch {torch.__version__}; "
+                  f"written by tests/golden/thresholding.py\n", entries)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,12 @@
 namespace gmk {
 
 namespace detail::window {
+// A streaming filter's window, checked: at least 1.
+inline std::size_t checked_window(std::size_t window, const char* function) {
+    check_argument(window >= 1, function, "window", window, "must be at least 1");
+    return window;
+}
+
 // The smallest power of two >= n: the ring index is then a mask, not a division.
 inline std::size_t ring_capacity(std::size_t n) noexcept {
     std::size_t c = 1;
@@ -91,7 +97,7 @@ class monotonic_deque {
 public:
     /// A deque for windows of `window` >= 1 values; allocates its ring once, here.
     explicit monotonic_deque(std::size_t window, Compare compare = Compare())
-        : window_(checked(window)), ring_(window), compare_(std::move(compare)) {}
+        : window_(detail::window::checked_window(window, "monotonic_deque")), ring_(window), compare_(std::move(compare)) {}
 
     /// Appends the next value of the stream; the value `window` pushes ago leaves the window.
     void push(const T& value) {
@@ -117,10 +123,6 @@ public:
     }
 
 private:
-    static std::size_t checked(std::size_t window) {
-        check_argument(window >= 1, "monotonic_deque", "window", window, "must be at least 1");
-        return window;
-    }
     std::size_t window_;
     detail::window::ring<T> ring_;
     Compare compare_;
@@ -135,7 +137,7 @@ template <class T>
 class monotonic_minmax {
 public:
     /// A filter for windows of `window` >= 1 values; allocates its two rings once, here.
-    explicit monotonic_minmax(std::size_t window) : window_(checked(window)), hi_(window), lo_(window) {}
+    explicit monotonic_minmax(std::size_t window) : window_(detail::window::checked_window(window, "monotonic_minmax")), hi_(window), lo_(window) {}
 
     /// Appends the next value of the stream.
     void push(const T& value) {
@@ -173,10 +175,6 @@ public:
     }
 
 private:
-    static std::size_t checked(std::size_t window) {
-        check_argument(window >= 1, "monotonic_minmax", "window", window, "must be at least 1");
-        return window;
-    }
     std::size_t window_;
     detail::window::ring<T> hi_, lo_;
     T prev_{};
