@@ -13,7 +13,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <functional>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -44,8 +46,17 @@ struct noise_level {
 /// times finite. Otherwise the constructor throws std::invalid_argument naming the setting.
 class noise_grid {
 public:
-    /// Checks `levels` (see above).
-    explicit noise_grid(std::vector<noise_level> levels) : levels_(std::move(levels)) { validate("noise_grid"); }
+    /// Which process a grid is on, and so what the level at an arbitrary noise-to-signal ratio
+    /// r = sigma / alpha is (level_at): vp alpha = 1 / sqrt(1 + r^2); ve alpha = 1; flow
+    /// alpha = 1 / (1 + r); general: none (level_at throws).
+    enum class process { vp, ve, flow, general };
+
+    /// Checks `levels` (see above). The process is recognised from the levels (every alpha 1:
+    /// ve; alpha^2 + sigma^2 = 1 to 1e-12: vp; alpha + sigma = 1 to 1e-12: flow; else general).
+    explicit noise_grid(std::vector<noise_level> levels) : levels_(std::move(levels)) {
+        validate("noise_grid");
+        process_ = recognise();
+    }
 
     /// From a VP (DDPM-family) model: level i at training timestep timesteps[i] (descending,
     /// integers in [0, T); diffusers DDPM/DDIM set_timesteps, gmk::timesteps), alpha =
@@ -74,7 +85,29 @@ public:
             levels.push_back(vp_level(fn, alphas_cumprod[std::size_t(t)], t));
         }
         levels.push_back(vp_level(fn, final_alpha_cumprod, -1.0));
-        return noise_grid(std::move(levels), fn);
+        return noise_grid(std::move(levels), fn, process::vp);
+    }
+
+    /// A VP (DDPM-family) model on a grid of VE sigmas, as diffusers' Euler, Heun and DPM-Solver
+    /// schedulers and k-diffusion's discrete wrappers run it: level i has alpha = 1 / sqrt(1 +
+    /// sigmas[i]^2), sigma = sigmas[i] alpha (so sigma / alpha = sigmas[i]), model_time =
+    /// model_times[i] (N or N + 1 of them; a final one not given is 0). The model sees x in its
+    /// own VP scale, which is what those references feed it (x_ve / sqrt(sigma^2 + 1)).
+    static noise_grid vp_sigmas(span<const double> sigmas, span<const double> model_times) {
+        constexpr const char* fn = "noise_grid::vp_sigmas";
+        const std::size_t n = sigmas.size();
+        check_argument(n >= 2, fn, "sigmas.size()", n, "must be >= 2 (N steps need N + 1 levels)");
+        check_argument(model_times.size() == n - 1 || model_times.size() == n, fn, "model_times.size()",
+                       model_times.size(), "must be sigmas.size() - 1 or sigmas.size()");
+        std::vector<noise_level> levels(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double r = sigmas[i];
+            if (!(r >= 0 && std::isfinite(r)))
+                detail::fail_argument(fn, "sigmas[i]", r, "must be finite and >= 0 (i = " + std::to_string(i) + ")");
+            const double a = 1 / std::sqrt(1 + r * r);
+            levels[i] = {a, r * a, i < model_times.size() ? model_times[i] : 0.0};
+        }
+        return noise_grid(std::move(levels), fn, process::vp);
     }
 
     /// As above, with the integer timesteps of gmk::timesteps.
@@ -91,7 +124,9 @@ public:
     /// From a VE / EDM sigma grid of N + 1 levels (descending, the last usually 0; gmk::sigmas_karras,
     /// discrete_sigmas(...).sigmas, ...): alpha = 1, sigma = sigmas[i], model_time = sigmas[i].
     static noise_grid ve(span<const double> sigmas) {
-        return ve_with("noise_grid::ve", sigmas, [](double s) { return s; });
+        noise_grid g = ve_with("noise_grid::ve", sigmas, [](double s) { return s; });
+        g.model_time_of_ = [](double s) { return s; };
+        return g;
     }
 
     /// As ve(sigmas), with model_time = to_model_time(sigma) at levels 0 .. N - 1 (EDM's c_noise =
@@ -100,7 +135,9 @@ public:
     /// to_model_time(sigma_N) when that is finite, else 0.
     template <class F, std::enable_if_t<std::is_invocable_r_v<double, F&, double>, int> = 0>
     static noise_grid ve(span<const double> sigmas, F&& to_model_time) {
-        return ve_with("noise_grid::ve", sigmas, std::forward<F>(to_model_time));
+        noise_grid g = ve_with("noise_grid::ve", sigmas, to_model_time);
+        g.model_time_of_ = std::function<double(double)>(std::forward<F>(to_model_time));
+        return g;
     }
 
     /// As ve(sigmas), with the model times given (N of them, e.g. discrete_sigmas(...).timesteps,
@@ -114,7 +151,7 @@ public:
         std::vector<noise_level> levels(n);
         for (std::size_t i = 0; i < n; ++i)
             levels[i] = {1.0, sigmas[i], i < model_times.size() ? model_times[i] : 0.0};
-        return noise_grid(std::move(levels), fn);
+        return noise_grid(std::move(levels), fn, process::ve);
     }
 
     /// From a flow-matching t-grid of N + 1 levels in [0, 1], descending (gmk::sigmas_flow):
@@ -132,7 +169,9 @@ public:
                 detail::fail_argument(fn, "ts[i]", t, "must be in [0, 1] (i = " + std::to_string(i) + ")");
             levels[i] = {1 - t, t, t * num_train_timesteps};
         }
-        return noise_grid(std::move(levels), fn);
+        noise_grid g(std::move(levels), fn, process::flow);
+        g.model_time_of_ = [num_train_timesteps](double r) { return r / (1 + r) * num_train_timesteps; };
+        return g;
     }
 
     /// N: the number of steps (model calls of a first-order sampler).
@@ -145,11 +184,75 @@ public:
     const noise_level* begin() const noexcept { return levels_.data(); }
     const noise_level* end() const noexcept { return levels_.data() + levels_.size(); }
     const noise_level* data() const noexcept { return levels_.data(); }
+    process kind() const noexcept { return process_; }
+
+    /// sigma_i / alpha_i, the noise-to-signal ratio of level i (k-diffusion's sigma; +inf where
+    /// alpha = 0).
+    double ratio(std::size_t i) const noexcept {
+        const noise_level& l = levels_[i];
+        return l.alpha > 0 ? l.sigma / l.alpha : std::numeric_limits<double>::infinity();
+    }
+
+    /// The level of this grid's process at noise-to-signal ratio r >= 0, off the grid (EDM's
+    /// churn raises the level before a step). Its model_time comes from the grid's map: the
+    /// to_model_time given to ve(), sigma itself for ve(sigmas), t * T for flow(), else linear
+    /// interpolation in log r between the grid's own levels (extrapolated linearly past the
+    /// ends; k-diffusion interpolates a discrete model's time the same way over its trained
+    /// levels). Throws std::invalid_argument on a general grid or for r < 0 or not finite.
+    noise_level level_at(double r) const {
+        constexpr const char* fn = "noise_grid::level_at";
+        check_argument(r >= 0 && std::isfinite(r), fn, "r", r, "must be finite and >= 0");
+        double a = 1;
+        switch (process_) {
+            case process::ve: break;
+            case process::vp: a = 1 / std::sqrt(1 + r * r); break;
+            case process::flow: a = 1 / (1 + r); break;
+            case process::general:
+                detail::fail_argument(fn, "grid", "general", "must be a vp, ve or flow grid to place a level off it");
+        }
+        return {a, r * a, model_time_of_ ? model_time_of_(r) : interpolated_model_time(r)};
+    }
 
 private:
     std::vector<noise_level> levels_;
+    process process_ = process::general;
+    std::function<double(double)> model_time_of_;  // empty: interpolate over the levels
 
-    noise_grid(std::vector<noise_level> levels, const char* fn) : levels_(std::move(levels)) { validate(fn); }
+    noise_grid(std::vector<noise_level> levels, const char* fn, process p) : levels_(std::move(levels)), process_(p) {
+        validate(fn);
+    }
+
+    process recognise() const noexcept {
+        bool ve = true, vp = true, flow = true;
+        for (const noise_level& l : levels_) {
+            ve = ve && l.alpha == 1;
+            vp = vp && std::abs(l.alpha * l.alpha + l.sigma * l.sigma - 1) <= 1e-12;
+            flow = flow && std::abs(l.alpha + l.sigma - 1) <= 1e-12;
+        }
+        return ve ? process::ve : vp ? process::vp : flow ? process::flow : process::general;
+    }
+
+    // Piecewise linear in log r through the levels with 0 < r < inf, extended linearly.
+    double interpolated_model_time(double r) const {
+        std::size_t lo = levels_.size(), hi = 0, count = 0;
+        for (std::size_t i = 0; i < levels_.size(); ++i) {
+            const double ri = ratio(i);
+            if (ri > 0 && std::isfinite(ri)) {
+                lo = std::min(lo, i);
+                hi = i;
+                ++count;
+            }
+        }
+        if (count == 0) return levels_.front().model_time;
+        if (count == 1 || r <= 0) return levels_[count == 1 ? lo : hi].model_time;
+        const double x = std::log(r);
+        // Levels run from high r (index lo) to low r (index hi); find the segment around x.
+        std::size_t j = lo;
+        while (j + 1 < hi && std::log(ratio(j + 1)) > x) ++j;
+        const double x0 = std::log(ratio(j)), x1 = std::log(ratio(j + 1));
+        const double m0 = levels_[j].model_time, m1 = levels_[j + 1].model_time;
+        return x0 == x1 ? m0 : m0 + (x - x0) / (x1 - x0) * (m1 - m0);
+    }
 
     static noise_level vp_level(const char* fn, double abar, double t) {
         if (!(abar >= 0 && abar <= 1))
@@ -168,7 +271,7 @@ private:
             if (last && !std::isfinite(m)) m = 0;
             levels[i] = {1.0, sigmas[i], m};
         }
-        return noise_grid(std::move(levels), fn);
+        return noise_grid(std::move(levels), fn, process::ve);
     }
 
     void validate(const char* fn) const {
