@@ -51,6 +51,12 @@ namespace {
 std::atomic<long> g_allocations{0};
 }  // namespace
 
+// GCC inlines these into std::allocator and then sees free() of a pointer from operator new: the
+// pair is consistent (both go through malloc), so the warning does not apply.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 void* operator new(std::size_t size) {
     ++g_allocations;
     if (void* p = std::malloc(size ? size : 1)) return p;
@@ -308,5 +314,143 @@ TEST_CASE("samplers: golden trajectories of diffusers and k-diffusion, every bac
     });
     if (std::getenv("GMK_DIFFUSION_REPORT"))
         std::printf("golden samplers: worst relative error float %.3g, double %.3g\n", worst_float, worst_double);
+    GMK_REQUIRE_NO_MISMATCH(log);
+}
+
+TEST_CASE("samplers: a torch_cpu_generator seeded as the reference draws the reference's noise", "[diffusion][samplers][golden]") {
+    // The recorded draws of every case that draws are torch.randn(96) calls on a generator seeded
+    // with the case's seed (k-diffusion: torch.manual_seed; diffusers: torch.Generator): the
+    // generator source gives them bit for bit, and then the whole run without the table. Float:
+    // torch's AVX2/AVX512 kernel (the default); double: torch's double path is the libm kernel.
+    gt::mismatch_log log;
+    std::size_t checked = 0;
+    for (const auto& gc : golden_sampler_cases()) {
+        for (const char* d : {"float32", "float64"}) {
+            const std::string base = std::string(gc.name) + "." + d + ".";
+            const std::size_t draws = std::size_t(entry<double>(base + "draws").at(0));
+            if (draws == 0) continue;
+            const auto seed = std::uint64_t(entry<double>(base + "seed").at(0));
+            const auto run = [&](auto t) {
+                using T = typename decltype(t)::type;
+                const std::vector<T> table = entry<T>(base + "noise");
+                const auto kernel = std::is_same_v<T, float> ? gmk::torch_cpu_kernel::avx2 : gmk::torch_cpu_kernel::libm;
+                gmk::torch_cpu_generator g(seed, kernel);
+                std::vector<T> z(kN);
+                for (std::size_t k = 0; k < draws; ++k) {
+                    g.randn(z.data(), kN);
+                    for (std::size_t i = 0; i < kN; ++i)
+                        if (!gt::same_bits(z[i], table[k * kN + i])) {
+                            log.add(base, " draw ", k, " element ", i, ": ", gt::show(z[i]), " != ", gt::show(table[k * kN + i]));
+                            return;
+                        }
+                }
+                gmk::torch_cpu_generator g2(seed, kernel);
+                std::vector<T> x = entry<T>(base + "x_init");
+                const double x_scale = entry<double>(base + "x_scale").at(0);
+                for (T& v : x) v = T(double(v) * x_scale);
+                auto model = golden_model<T>(gc.predicts);
+                std::visit([&](const auto& s) {
+                    gmk::sample(s, model, grid_of(entry<double>(base + "levels")), gmk::latent<T>(x.data(), kBatch, kSample),
+                                gmk::generator_noise<gmk::torch_cpu_generator>(g2));
+                }, gc.sampler);
+                const double e = relative_error(x, entry<T>(base + "final"));
+                if (!(e <= (std::is_same_v<T, float> ? 1e-5 : 1e-10))) log.add(base, " with the generator: relative error ", e);
+                ++checked;
+            };
+            if (std::string(d) == "float32") run(gt::type_tag<float>{});
+            else run(gt::type_tag<double>{});
+        }
+    }
+    INFO(checked << " cases checked");
+    CHECK(checked >= 36);
+    GMK_REQUIRE_NO_MISMATCH(log);
+}
+
+namespace {
+
+// ---- convergence order on the probability-flow ODE of Gaussian data -------------------------
+
+double mu_fixed(std::size_t i) { return 0.5 - 0.1 * double(i % 5); }
+
+// Grids of N steps that end above sigma = 0 (a final step into 0 is first order for every sampler
+// and would cap the order at 1).
+gmk::noise_grid order_grid(const std::string& kind, std::size_t N) {
+    std::vector<gmk::noise_level> levels(N + 1);
+    for (std::size_t i = 0; i <= N; ++i) {
+        const double u = double(i) / double(N);
+        if (kind == "ve") {  // Karras, 20 -> 0.05
+            const double r = std::pow(std::pow(20.0, 1 / 7.0) + u * (std::pow(0.05, 1 / 7.0) - std::pow(20.0, 1 / 7.0)), 7.0);
+            levels[i] = {1.0, r, r};
+        } else if (kind == "vp") {  // continuous VP (beta 0.1 .. 20), t = 1 .. 0.01
+            const double t = 1 - u * 0.99;
+            const double abar = std::exp(-(0.1 * t + 0.5 * 19.9 * t * t));
+            levels[i] = {std::sqrt(abar), std::sqrt(1 - abar), t};
+        } else {  // flow, t = 0.98 .. 0.02
+            const double t = 0.98 - u * 0.96;
+            levels[i] = {1 - t, t, t};
+        }
+    }
+    return gmk::noise_grid(std::move(levels));
+}
+
+// The exact solution of the probability-flow ODE from (x0 at level 0) to level N: with y = x / a,
+// r = s / a, y(r) = mu + sqrt(sd^2 + r^2) / sqrt(sd^2 + r_0^2) (y_0 - mu).
+double exact_flow(const gmk::noise_grid& g, double x, double mu, double sd) {
+    const double r0 = g.ratio(0), r1 = g.ratio(g.steps());
+    const double y = mu + std::sqrt(sd * sd + r1 * r1) / std::sqrt(sd * sd + r0 * r0) * (x / g.front().alpha - mu);
+    return g.back().alpha * y;
+}
+
+template <class Sampler>
+double order_error(const Sampler& s, const std::string& kind, std::size_t N, prediction p) {
+    const gmk::noise_grid g = order_grid(kind, N);
+    const std::size_t n = 8;
+    std::vector<double> x(n), x_init(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = x_init[i] = g.front().sigma * (double(i) - 3.5) * 0.7 + g.front().alpha * mu_fixed(i);
+    auto model = gmk::make_model(p, [p](const double* xi, double* out, const gmk::model_call& c) {
+        gaussian_output(p, c.level, xi, out, c.size(), c.sample_size, false, kSd, mu_fixed);
+    });
+    gmk::sample<gmk::simd::scalar>(s, model, g, gmk::latent<double>(x.data(), n), gmk::no_noise{});
+    double e = 0;
+    for (std::size_t i = 0; i < n; ++i) e = std::max(e, std::fabs(x[i] - exact_flow(g, x_init[i], mu_fixed(i), kSd)));
+    return e;
+}
+
+template <class Sampler>
+void check_order(const char* name, const Sampler& s, const std::string& kind, prediction p, double lo, double hi,
+                 gt::mismatch_log& log) {
+    const double e1 = order_error(s, kind, 32, p), e2 = order_error(s, kind, 64, p), e3 = order_error(s, kind, 128, p);
+    const double order = 0.5 * (std::log2(e1 / e2) + std::log2(e2 / e3));
+    if (std::getenv("GMK_DIFFUSION_REPORT"))
+        std::printf("order %-24s %-4s errors %.3e %.3e %.3e order %.2f\n", name, kind.c_str(), e1, e2, e3, order);
+    if (!(order >= lo && order <= hi)) log.add(name, " on ", kind, ": order ", order, " not in [", lo, ", ", hi, "]");
+}
+
+}  // namespace
+
+TEST_CASE("samplers: convergence order on the probability-flow ODE of Gaussian data", "[diffusion][samplers][order]") {
+    gt::mismatch_log log;
+    gmk::dpmpp_2m heun2m;
+    heun2m.solver = gmk::dpm_solver_type::heun;
+    heun2m.lower_order_final = false;
+    gmk::dpmpp_2m mid2m;
+    mid2m.lower_order_final = false;
+    gmk::heun heun_flow;
+    heun_flow.coordinates = gmk::ode_coordinates::flow;
+    gmk::heun heun_sigma;
+    heun_sigma.coordinates = gmk::ode_coordinates::sigma;
+    const gmk::ddim ddim0{0, gmk::x0_threshold::none()};
+    for (const std::string kind : {"ve", "vp", "flow"}) {
+        for (prediction p : {prediction::epsilon, prediction::v}) {
+            check_order("euler", gmk::euler{}, kind, p, 0.8, 1.3, log);
+            check_order("ddim", ddim0, kind, p, 0.8, 1.3, log);
+            check_order("flow_euler", gmk::flow_euler{}, kind, p, 0.8, 1.3, log);
+            check_order("probability_flow_euler", gmk::probability_flow_euler{}, kind, p, 0.8, 1.3, log);
+            check_order("heun (sigma)", heun_sigma, kind, p, 1.7, 2.4, log);
+            check_order("heun (flow)", heun_flow, kind, p, 1.7, 2.4, log);
+            check_order("dpmpp_2m midpoint", mid2m, kind, p, 1.7, 2.4, log);
+            check_order("dpmpp_2m heun", heun2m, kind, p, 1.7, 2.4, log);
+        }
+    }
     GMK_REQUIRE_NO_MISMATCH(log);
 }
