@@ -30,7 +30,8 @@ TEST_CASE("eigen: strided or 2-D expressions never convert to a span silently", 
     using M = Eigen::MatrixXd;
     STATIC_REQUIRE(!std::is_convertible_v<M&, gmk::span<const double>>);
     STATIC_REQUIRE(!std::is_convertible_v<decltype(std::declval<M&>().row(0)), gmk::span<const double>>);
-    STATIC_REQUIRE(!std::is_convertible_v<Eigen::VectorXd&&, gmk::span<const double>>);
+    STATIC_REQUIRE(!std::is_convertible_v<Eigen::VectorXd&&, gmk::span<double>>);
+    STATIC_REQUIRE(std::is_convertible_v<Eigen::VectorXd&&, gmk::span<const double>>);  // read-only: as std::span
     STATIC_REQUIRE(!std::is_convertible_v<Eigen::VectorXf&, gmk::span<const double>>);
     STATIC_REQUIRE(!std::is_convertible_v<const Eigen::VectorXd&, gmk::span<double>>);
 }

@@ -60,10 +60,13 @@ struct is_borrowed : std::false_type {};
 template <class C>
 struct is_borrowed<C, std::enable_if_t<traits_of<C>::borrowed>> : std::true_type {};
 
-// An lvalue container, or a temporary of a type that is itself a view.
+// An lvalue container, a temporary of a type that is itself a view, or any temporary when the
+// view is read-only (as std::span<const T>: the temporary outlives the call it is passed to, so
+// gmk::noise_grid::ve(gmk::sigmas_karras(...)) reads as written; a writable view of a temporary
+// would lose its writes, so that stays an error).
 template <class C, class T>
-inline constexpr bool viewable =
-    converts_to_view<C, T>::value && (std::is_lvalue_reference_v<C> || is_borrowed<C>::value);
+inline constexpr bool viewable = converts_to_view<C, T>::value &&
+                                 (std::is_lvalue_reference_v<C> || is_borrowed<C>::value || std::is_const_v<T>);
 }  // namespace detail
 
 /// A contiguous run of `size()` elements of T (T may be const).
