@@ -22,6 +22,7 @@
 #include <gmk/random/noise.hpp>
 #include <gmk/random/torch_cpu.hpp>
 #include <gmk/schedules/betas.hpp>
+#include <gmk/schedules/flow.hpp>
 #include <gmk/schedules/sigmas.hpp>
 #include <gmk/schedules/timesteps.hpp>
 
@@ -656,4 +657,365 @@ TEST_CASE("samplers: every stochastic sampler reproduces a 2-D Gaussian mixture"
     half.s_noise = 0.6;
     check("dpmpp_2m_sde s_noise 0.6 (wrong)", sample_mixture(half, mixture_ve(50), noise, 14), false);
     GMK_REQUIRE_NO_MISMATCH(log);
+}
+
+namespace {
+
+template <class T>
+auto simple_model(prediction p = prediction::epsilon) {
+    return gmk::make_model(p, [p](const T* x, T* out, const gmk::model_call& c) {
+        gaussian_output(p, c.level, x, out, c.size(), c.sample_size, c.learned_variance, kSd, golden_mu);
+    });
+}
+
+gmk::noise_grid karras_grid(std::size_t N) { return gmk::noise_grid::ve(gmk::sigmas_karras(N, 0.03, 14.6, 7.0)); }
+
+std::vector<double> initial_x(double sigma, std::uint64_t seed) {
+    std::vector<double> x(kN);
+    gmk::random::normal_fill(gmk::random::philox_stream(seed, 0), 0, x.data(), kN);
+    for (double& v : x) v *= sigma;
+    return x;
+}
+
+}  // namespace
+
+TEST_CASE("sample: progress callback, early stop, image-to-image", "[diffusion][samplers]") {
+    const gmk::noise_grid g = karras_grid(12);
+    auto model = simple_model<double>();
+    std::vector<std::vector<double>> states;
+    std::vector<double> x = initial_x(g.front().sigma, 1);
+    const auto full = gmk::sample(gmk::dpmpp_2m{}, model, g, gmk::latent<double>(x.data(), kBatch, kSample), gmk::no_noise{},
+                                  {}, [&](const gmk::sample_progress<double>& p) {
+                                      CHECK(p.steps == 12);
+                                      CHECK(p.step == states.size());
+                                      CHECK(p.level.sigma == g[p.step + 1].sigma);
+                                      CHECK(p.size == kN);
+                                      states.emplace_back(p.x, p.x + p.size);
+                                  });
+    CHECK(full.steps_taken == 12);
+    CHECK(full.model_calls == 12);
+    CHECK_FALSE(full.stopped);
+    REQUIRE(states.size() == 12);
+    CHECK(states.back() == x);
+    // Stop after step 4: five steps taken, x is the state after step 4.
+    std::vector<double> y = initial_x(g.front().sigma, 1);
+    const auto part = gmk::sample(gmk::dpmpp_2m{}, model, g, gmk::latent<double>(y.data(), kBatch, kSample), gmk::no_noise{}, {},
+                                  [](const gmk::sample_progress<double>& p) { return p.step < 4; });
+    CHECK(part.steps_taken == 5);
+    CHECK(part.stopped);
+    CHECK(y == states[4]);
+    // Resuming a first-order sampler from a state reproduces the rest of the run bit for bit.
+    std::vector<double> z = states[5];
+    gmk::sample(gmk::euler{}, model, g, gmk::latent<double>(z.data(), kBatch, kSample), gmk::no_noise{}, gmk::sample_options{6});
+    std::vector<double> w = initial_x(g.front().sigma, 1);
+    std::vector<double> after5;
+    gmk::sample(gmk::euler{}, model, g, gmk::latent<double>(w.data(), kBatch, kSample), gmk::no_noise{}, {},
+                [&](const gmk::sample_progress<double>& p) {
+                    if (p.step == 5) after5.assign(p.x, p.x + p.size);
+                });
+    std::vector<double> v = after5;
+    gmk::sample(gmk::euler{}, model, g, gmk::latent<double>(v.data(), kBatch, kSample), gmk::no_noise{}, gmk::sample_options{6});
+    CHECK(v == w);
+    // Image-to-image: diffusers' start step, and add_noise = alpha x0 + sigma z.
+    CHECK(gmk::img2img_start(50, 0.8) == 10);
+    CHECK(gmk::img2img_start(50, 1.0) == 0);
+    CHECK(gmk::img2img_start(50, 0.0) == 50);
+    CHECK(gmk::img2img_start(10, 0.35) == 7);
+    const gmk::noise_level level{0.8, 0.6, 500};
+    const std::vector<double> image{1.0, -2.0, 0.5}, noise{0.25, 1.0, -3.0};
+    std::vector<double> noisy(3);
+    gmk::add_noise(level, image.data(), noise.data(), noisy.data(), 3);
+    CHECK(noisy[0] == Approx(0.8 * 1.0 + 0.6 * 0.25).epsilon(1e-15));
+    CHECK(noisy[1] == Approx(0.8 * -2.0 + 0.6 * 1.0).epsilon(1e-15));
+    CHECK(noisy[2] == Approx(0.8 * 0.5 + 0.6 * -3.0).epsilon(1e-15));
+    // A strength-0.5 img2img run from an image drawn from the data converges to the data's
+    // posterior: with the exact denoiser at sigma 0 the result is finite and near the image.
+    const std::size_t start = gmk::img2img_start(g.steps(), 0.5);
+    std::vector<double> img(kN), zz = initial_x(1.0, 3), xi(kN);
+    for (std::size_t i = 0; i < kN; ++i) img[i] = golden_mu(i) + kSd * zz[(i * 7) % kN];
+    gmk::add_noise(g[start], img.data(), zz.data(), xi.data(), kN);
+    const auto r = gmk::sample(gmk::euler{}, model, g, gmk::latent<double>(xi.data(), kBatch, kSample), gmk::no_noise{},
+                               gmk::sample_options{start});
+    CHECK(r.steps_taken == g.steps() - start);
+}
+
+TEST_CASE("sample: no allocation once the workspace exists, any sampler", "[diffusion][samplers]") {
+    const gmk::noise_grid ve = karras_grid(8);
+    const auto abar = gmk::alphas_cumprod(gmk::betas(gmk::beta_schedule::linear, 1000, 1e-4, 0.02));
+    const gmk::noise_grid vp = gmk::noise_grid::vp(abar, gmk::timesteps(gmk::timestep_spacing::leading, 1000, 8));
+    gmk::sampler_workspace<float> ws;
+    std::vector<float> x(kN);
+    auto model = simple_model<float>();
+    gmk::philox_noise noise(5);
+    long worst = 0;
+    const auto run = [&](const auto& s, const gmk::noise_grid& g) {
+        for (int pass = 0; pass < 2; ++pass) {  // the first pass may grow the workspace
+            for (std::size_t i = 0; i < kN; ++i) x[i] = float(g.front().sigma) * float(std::sin(double(i)));
+            const long before = g_allocations.load();
+            gmk::sample(s, model, g, gmk::latent<float>(x.data(), kBatch, kSample), noise, ws);
+            if (pass == 1) worst = std::max(worst, g_allocations.load() - before);
+        }
+    };
+    run(gmk::ddpm{gmk::ddpm_variance::fixed_small, gmk::x0_threshold::dynamic(0.995, 1.5)}, vp);
+    run(gmk::ddim{0.5}, vp);
+    run(gmk::euler{}, ve);
+    run(euler_with(churn_of(1, 0, 1e9, 1, true)), ve);
+    run(ancestral(1), ve);
+    run(heun_with(churn_of(1, 0, 1e9, 1, true)), ve);
+    run(gmk::dpmpp_2m{}, ve);
+    run(sde(1, gmk::dpm_solver_type::heun), ve);
+    run(gmk::euler_maruyama{}, ve);
+    run(gmk::probability_flow_euler{}, vp);
+    CHECK(worst == 0);
+}
+
+TEST_CASE("sample: a model that writes NaN is reported with its step", "[diffusion][samplers]") {
+    const gmk::noise_grid g = karras_grid(10);
+    for (int kind = 0; kind < 2; ++kind) {
+        auto bad = gmk::make_model(prediction::epsilon, [kind](const double* x, double* out, const gmk::model_call& c) {
+            gaussian_output(prediction::epsilon, c.level, x, out, c.size(), c.sample_size, false, kSd, golden_mu);
+            if (c.step == 3) out[kind == 0 ? 17 : c.size() - 1] = kind == 0 ? std::nan("") : std::numeric_limits<double>::infinity();
+        });
+        std::vector<double> x = initial_x(g.front().sigma, 2);
+        try {
+            gmk::sample(gmk::dpmpp_2m{}, bad, g, gmk::latent<double>(x.data(), kBatch, kSample), gmk::no_noise{});
+            FAIL("no exception");
+        } catch (const gmk::non_finite_error& e) {
+            CHECK(e.step() == 3);
+            CHECK(e.model_output());
+            CHECK(std::string(e.what()).find("step 3") != std::string::npos);
+        }
+    }
+    // An update that overflows (float: a huge but finite epsilon, times sigma ~ 5) names the update.
+    auto huge = gmk::make_model(prediction::epsilon, [](const float*, float* out, const gmk::model_call& c) {
+        std::fill(out, out + c.size(), c.step == 2 ? 3e38f : 0.5f);
+    });
+    std::vector<float> xf(kN, 1.0f);
+    try {
+        gmk::sample(gmk::euler{}, huge, g, gmk::latent<float>(xf.data(), kBatch, kSample), gmk::no_noise{});
+        FAIL("no exception");
+    } catch (const gmk::non_finite_error& e) {
+        CHECK(e.step() == 2);
+        CHECK_FALSE(e.model_output());
+    }
+    // check_finite = false skips the check.
+    std::vector<double> x = initial_x(g.front().sigma, 2);
+    auto nan_model = gmk::make_model(prediction::epsilon, [](const double*, double* out, const gmk::model_call& c) {
+        std::fill(out, out + c.size(), std::nan(""));
+    });
+    gmk::sample_options unchecked;
+    unchecked.check_finite = false;
+    CHECK_NOTHROW(gmk::sample(gmk::euler{}, nan_model, g, gmk::latent<double>(x.data(), kBatch, kSample), gmk::no_noise{}, unchecked));
+    CHECK(std::isnan(x[0]));
+}
+
+TEST_CASE("sample: bad input is rejected naming the setting", "[diffusion][samplers]") {
+    const gmk::noise_grid g = karras_grid(6);
+    auto model = simple_model<double>();
+    std::vector<double> x = initial_x(g.front().sigma, 4);
+    const gmk::latent<double> lat(x.data(), kBatch, kSample);
+    using gt::require_throws_naming;
+    require_throws_naming([&] { gmk::sample(gmk::ddim{-0.1}, model, g, lat, gmk::no_noise{}); }, "eta");
+    require_throws_naming([&] { gmk::sample(gmk::ddim{1.5}, model, g, lat, gmk::no_noise{}); }, "eta");
+    require_throws_naming([&] { gmk::sample(ancestral(-1), model, g, lat, gmk::no_noise{}); }, "eta");
+    require_throws_naming([&] { gmk::sample(sde(-0.5, gmk::dpm_solver_type::midpoint), model, g, lat, gmk::no_noise{}); }, "eta");
+    require_throws_naming([&] { gmk::sample(euler_with(churn_of(-1, 0, 1, 1, false)), model, g, lat, gmk::no_noise{}); }, "s_churn");
+    require_throws_naming([&] { gmk::sample(euler_with(churn_of(1, 2, 1, 1, false)), model, g, lat, gmk::no_noise{}); }, "s_tmax");
+    require_throws_naming([&] { gmk::sample(gmk::ddpm{gmk::ddpm_variance::fixed_small, gmk::x0_threshold::clip(0)}, model, g, lat, gmk::no_noise{}); },
+                          "threshold.range");
+    require_throws_naming([&] { gmk::sample(gmk::euler{}, model, g, gmk::latent<double>(nullptr, kBatch, kSample), gmk::no_noise{}); }, "x.data");
+    require_throws_naming([&] { gmk::sample(gmk::euler{}, model, g, gmk::latent<double>(x.data(), 0, kSample), gmk::no_noise{}); }, "x.batch");
+    require_throws_naming([&] { gmk::sample(gmk::euler{}, model, g, gmk::latent<double>(x.data(), kBatch, 0), gmk::no_noise{}); }, "x.sample_size");
+    require_throws_naming([&] { gmk::sample(gmk::euler{}, model, g, lat, gmk::no_noise{}, gmk::sample_options{6}); }, "options.start_step");
+    // a stochastic sampler without a noise source
+    require_throws_naming([&] { gmk::sample(ancestral(1), model, g, lat, gmk::no_noise{}); }, "noise");
+    // a Brownian source built for another size
+    gmk::brownian_noise<double> tree(0.03, 14.6, kN + 1, 1);
+    require_throws_naming([&] { gmk::sample(ancestral(1), model, g, lat, tree); }, "n");
+    // grids: empty, one level, non-monotone sigmas
+    require_throws_naming([] { gmk::noise_grid::ve(std::vector<double>{}); }, "sigmas.size()");
+    require_throws_naming([] { gmk::noise_grid::ve(std::vector<double>{1.0}); }, "sigmas.size()");
+    require_throws_naming([] { gmk::noise_grid::ve(std::vector<double>{1.0, 2.0, 0.0}); }, "sigma");
+    // an epsilon model at alpha = 0 (a flow grid's first level); heun in sigma coordinates and
+    // the SDE samplers there
+    const gmk::noise_grid flow = gmk::noise_grid::flow(std::vector<double>{1.0, 0.5, 0.0});
+    require_throws_naming([&] { gmk::sample(gmk::flow_euler{}, model, flow, lat, gmk::no_noise{}); }, "grid[start_step].alpha");
+    auto velocity = simple_model<double>(prediction::flow_velocity);
+    gmk::heun sigma_heun;
+    sigma_heun.coordinates = gmk::ode_coordinates::sigma;
+    require_throws_naming([&] { gmk::sample(sigma_heun, velocity, flow, lat, gmk::no_noise{}); }, "grid[i].alpha");
+    require_throws_naming([&] { gmk::sample(gmk::euler_maruyama{}, velocity, flow, lat, gmk::philox_noise(1)); }, "grid[i].alpha");
+    CHECK_NOTHROW(gmk::sample(gmk::flow_heun{}, velocity, flow, lat, gmk::no_noise{}));
+    // level_at needs a known process
+    const gmk::noise_grid general(std::vector<gmk::noise_level>{{0.9, 0.9, 1}, {0.95, 0.3, 0}});
+    CHECK(general.kind() == gmk::noise_grid::process::general);
+    require_throws_naming([&] { general.level_at(1.0); }, "grid");
+}
+
+TEST_CASE("samplers: a first level with alpha = 0 (flow t = 1) is a valid start", "[diffusion][samplers]") {
+    // Every sampler that allows it takes the first step from pure noise as DDIM does:
+    // x' = (s'/s) x + a' D (no NaN from lambda = -inf).
+    const gmk::noise_grid flow = gmk::noise_grid::flow(gmk::sigmas_flow(10));
+    REQUIRE(flow.front().alpha == 0);
+    auto velocity = simple_model<double>(prediction::flow_velocity);
+    std::vector<double> first_ddim;
+    const auto first_step = [&](const auto& s) {
+        std::vector<double> x = initial_x(1.0, 8);
+        gmk::sample(s, velocity, flow, gmk::latent<double>(x.data(), kBatch, kSample), gmk::philox_noise(3), {},
+                    [](const gmk::sample_progress<double>&) { return false; });
+        return x;
+    };
+    first_ddim = first_step(gmk::ddim{0, gmk::x0_threshold::none()});
+    CHECK(relative_error(first_step(gmk::dpmpp_2m{}), first_ddim) <= 1e-15);
+    CHECK(relative_error(first_step(gmk::euler{}), first_ddim) <= 1e-15);
+    CHECK(relative_error(first_step(gmk::flow_euler{}), first_ddim) <= 1e-15);
+    CHECK(relative_error(first_step(ancestral(0)), first_ddim) <= 1e-15);
+    for (std::size_t steps : {10, 20}) {
+        const gmk::noise_grid g = gmk::noise_grid::flow(gmk::sigmas_flow(steps));
+        std::vector<double> x = initial_x(1.0, 8);
+        CHECK_NOTHROW(gmk::sample(gmk::dpmpp_2m{}, velocity, g, gmk::latent<double>(x.data(), kBatch, kSample), gmk::no_noise{}));
+    }
+}
+
+TEST_CASE("noise_grid: the process and the levels off the grid", "[diffusion][samplers]") {
+    const gmk::noise_grid ve = karras_grid(5);
+    CHECK(ve.kind() == gmk::noise_grid::process::ve);
+    CHECK(ve.level_at(2.5).alpha == 1.0);
+    CHECK(ve.level_at(2.5).model_time == 2.5);  // ve(sigmas): model_time = sigma
+    const gmk::noise_grid flow = gmk::noise_grid::flow(std::vector<double>{1.0, 0.6, 0.2, 0.0});
+    CHECK(flow.kind() == gmk::noise_grid::process::flow);
+    const gmk::noise_level f = flow.level_at(1.0);  // t = 1/2
+    CHECK(f.alpha == Approx(0.5));
+    CHECK(f.sigma == Approx(0.5));
+    CHECK(f.model_time == Approx(500));
+    const std::vector<double> sig{14.6, 3.0, 0.5, 0.0}, times{999, 600, 200};
+    const gmk::noise_grid vp = gmk::noise_grid::vp_sigmas(sig, times);
+    CHECK(vp.kind() == gmk::noise_grid::process::vp);
+    CHECK(vp.ratio(1) == Approx(3.0).epsilon(1e-14));
+    const gmk::noise_level v = vp.level_at(std::sqrt(3.0 * 0.5));  // halfway in log sigma
+    CHECK(v.alpha * v.alpha + v.sigma * v.sigma == Approx(1.0).epsilon(1e-14));
+    CHECK(v.model_time == Approx(400).epsilon(1e-12));  // linear in log sigma between 600 and 200
+    // recognised from bare levels
+    std::vector<gmk::noise_level> levels;
+    for (const auto& l : vp) levels.push_back(l);
+    CHECK(gmk::noise_grid(levels).kind() == gmk::noise_grid::process::vp);
+}
+
+// ---- guidance -------------------------------------------------------------------------------
+
+TEST_CASE("guidance: classifier-free guidance and its rescale, by hand and against diffusers", "[diffusion][guidance]") {
+    const std::vector<double> u{1.0, -2.0, 0.5, 4.0}, c{3.0, 1.0, 0.5, -4.0};
+    std::vector<double> out(4);
+    gt::for_each_backend([&](auto b) {
+        using B = decltype(b);
+        gmk::classifier_free_guidance<B>(u.data(), c.data(), out.data(), 4, 7.5);
+        CHECK(out == std::vector<double>{16.0, 20.5, 0.5, -56.0});  // u + 7.5 (c - u), exact here
+        gmk::classifier_free_guidance<B>(u.data(), c.data(), out.data(), 4, 7.5, gmk::cfg_formulation::original);
+        CHECK(out == std::vector<double>{18.0, 23.5, 0.5, -64.0});  // 8.5 c - 7.5 u
+    });
+    // rescale by hand: one sample, cond std 2 (unbiased), guided std 4, phi 0.5 -> factor 0.75
+    std::vector<double> guided{-6.0, -2.0, 2.0, 6.0}, cond{-3.0, -1.0, 1.0, 3.0};  // std 5.164, 2.582
+    gmk::guidance_rescale(guided.data(), cond.data(), 1, 4, 0.5);
+    const double f = 0.5 * 0.5 + 0.5;
+    CHECK(guided[0] == Approx(-6.0 * f).epsilon(1e-15));
+    CHECK(guided[3] == Approx(6.0 * f).epsilon(1e-15));
+    // diffusers' rescale_noise_cfg (tests/golden/samplers.txt, cfg.rescale.*)
+    gmk_test::mismatch_log log;
+    gt::for_each_backend([&](auto b) {
+        using B = decltype(b);
+        gt::for_each_type<float, double>([&](auto t) {
+            using T = typename decltype(t)::type;
+            const std::string d = std::is_same_v<T, float> ? "float32" : "float64";
+            const auto un = entry<T>("cfg.rescale." + d + ".uncond"), text = entry<T>("cfg.rescale." + d + ".text");
+            const auto cfg = entry<T>("cfg.rescale." + d + ".cfg"), rescaled = entry<T>("cfg.rescale." + d + ".rescaled");
+            std::vector<T> g(un.size());
+            gmk::classifier_free_guidance<B>(un.data(), text.data(), g.data(), g.size(), 7.5);
+            const double tol = std::is_same_v<T, float> ? 1e-6 : 1e-14;
+            if (!(relative_error(g, cfg) <= tol)) log.add(gt::label<B, T>(), " cfg: ", relative_error(g, cfg));
+            gmk::guidance_rescale<B>(g.data(), text.data(), 2, g.size() / 2, 0.7);
+            if (!(relative_error(g, rescaled) <= 4 * tol)) log.add(gt::label<B, T>(), " rescale: ", relative_error(g, rescaled));
+        });
+    });
+    GMK_REQUIRE_NO_MISMATCH(log);
+    gt::require_throws_naming([&] { gmk::guidance_rescale(guided.data(), cond.data(), 1, 4, 1.5); }, "phi");
+    gt::require_throws_naming([&] { gmk::guidance_rescale(guided.data(), cond.data(), 1, 1, 0.5); }, "sample_size");
+}
+
+TEST_CASE("guidance: the guided model adaptor and classifier guidance", "[diffusion][guidance]") {
+    int cond_calls = 0, uncond_calls = 0;
+    auto cond = gmk::make_model(prediction::epsilon, [&](const double* x, double* out, const gmk::model_call& c) {
+        ++cond_calls;
+        for (std::size_t i = 0; i < c.size(); ++i) out[i] = x[i] + 1;
+    });
+    auto uncond = gmk::make_model(prediction::epsilon, [&](const double* x, double* out, const gmk::model_call& c) {
+        ++uncond_calls;
+        for (std::size_t i = 0; i < c.size(); ++i) out[i] = 0.5 * x[i];
+    });
+    gmk::cfg_options o;
+    o.scale = 3;
+    o.start = 0.25;
+    o.stop = 0.75;
+    auto guided = gmk::make_guided<double>(cond, uncond, o, kN);
+    CHECK(guided.predicts() == prediction::epsilon);
+    std::vector<double> x(kN), out(kN);
+    for (std::size_t i = 0; i < kN; ++i) x[i] = double(i) * 0.1 - 2;
+    gmk::model_call call;
+    call.batch = kBatch;
+    call.sample_size = kSample;
+    call.steps = 8;
+    call.level = {1.0, 2.0, 2.0};
+    for (std::size_t step = 0; step < 8; ++step) {
+        call.step = step;
+        guided(x.data(), out.data(), call);
+        const bool on = step >= 2 && step < 6;
+        CHECK(guided.guides(step, 8) == on);
+        for (std::size_t i = 0; i < kN; i += 13) {
+            const double cv = x[i] + 1, uv = 0.5 * x[i];
+            CHECK(out[i] == Approx(on ? uv + 3 * (cv - uv) : cv).epsilon(1e-14));
+        }
+    }
+    CHECK(cond_calls == 8);
+    CHECK(uncond_calls == 4);
+    // rescale inside the adaptor equals the element-wise kernels
+    o.rescale = 0.7;
+    o.start = 0;
+    o.stop = 1;
+    auto rescaled = gmk::make_guided<double>(cond, uncond, o, kN);
+    rescaled(x.data(), out.data(), call);
+    std::vector<double> cv(kN), uv(kN), want(kN);
+    for (std::size_t i = 0; i < kN; ++i) cv[i] = x[i] + 1, uv[i] = 0.5 * x[i];
+    gmk::classifier_free_guidance(uv.data(), cv.data(), want.data(), kN, 3.0);
+    gmk::guidance_rescale(want.data(), cv.data(), kBatch, kSample, 0.7);
+    CHECK(relative_error(out, want) <= 1e-14);
+    // mismatched predictions, a call larger than the buffer
+    auto v_model = gmk::make_model(prediction::v, [](const double*, double*, const gmk::model_call&) {});
+    gt::require_throws_naming([&] { gmk::make_guided<double>(cond, v_model, o, kN); }, "uncond.predicts()");
+    auto small = gmk::make_guided<double>(cond, uncond, o, kN - 1);
+    gt::require_throws_naming([&] { small(x.data(), out.data(), call); }, "call.output_size()");
+
+    // Classifier guidance shifts the score by scale * grad, whatever the parameterisation:
+    // x0 gains (s^2 / a) k g and eps loses s k g.
+    for (prediction p : {prediction::epsilon, prediction::sample, prediction::v, prediction::flow_velocity}) {
+        for (const gmk::noise_level l : {gmk::noise_level{1.0, 3.0, 3.0}, gmk::noise_level{0.8, 0.6, 1.0}, gmk::noise_level{0.3, 0.7, 0.7}}) {
+            auto base = simple_model<double>(p);
+            auto grad = [](const double* xi, double* g, const gmk::model_call& c) {
+                for (std::size_t i = 0; i < c.size(); ++i) g[i] = std::cos(xi[i]);
+            };
+            auto cg = gmk::make_classifier_guided<double>(base, grad, 2.5, kN);
+            gmk::model_call mc;
+            mc.batch = kBatch;
+            mc.sample_size = kSample;
+            mc.level = l;
+            std::vector<double> o0(kN), o1(kN), x00(kN), e0(kN), x01(kN), e1(kN);
+            base(x.data(), o0.data(), mc);
+            cg(x.data(), o1.data(), mc);
+            gmk::to_x0_eps(p, l, x.data(), o0.data(), x00.data(), e0.data(), kN);
+            gmk::to_x0_eps(p, l, x.data(), o1.data(), x01.data(), e1.data(), kN);
+            for (std::size_t i = 0; i < kN; i += 7) {
+                const double g = std::cos(x[i]);
+                CHECK(x01[i] - x00[i] == Approx(l.sigma * l.sigma / l.alpha * 2.5 * g).margin(1e-12));
+                CHECK(e1[i] - e0[i] == Approx(-l.sigma * 2.5 * g).margin(1e-12));
+            }
+        }
+    }
 }

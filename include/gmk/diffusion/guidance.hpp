@@ -129,8 +129,9 @@ public:
     guided_model(Cond cond, Uncond uncond, const cfg_options& options, std::size_t output_size)
         : cond_(std::move(cond)), uncond_(std::move(uncond)), options_(options), buffer_(output_size) {
         constexpr const char* fn = "guided_model";
-        check_argument(cond_.predicts() == uncond_.predicts(), fn, "uncond.predicts()", prediction_name(uncond_.predicts()),
-                       std::string("must equal cond.predicts() = ") + prediction_name(cond_.predicts()));
+        if (cond_.predicts() != uncond_.predicts())
+            detail::fail_argument(fn, "uncond.predicts()", prediction_name(uncond_.predicts()),
+                                  std::string("must equal cond.predicts() = ") + prediction_name(cond_.predicts()));
         check_argument(std::isfinite(options.scale), fn, "options.scale", options.scale, "must be finite");
         check_argument(options.rescale >= 0 && options.rescale <= 1, fn, "options.rescale", options.rescale,
                        "must be in [0, 1]");

@@ -232,25 +232,20 @@ private:
         return ve ? process::ve : vp ? process::vp : flow ? process::flow : process::general;
     }
 
-    // Piecewise linear in log r through the levels with 0 < r < inf, extended linearly.
+    // Piecewise linear in log r through the levels with 0 < r < inf, extended linearly. r is
+    // non-increasing along a valid grid, infinite only at level 0 and zero only at level N, so
+    // those levels are [lo, hi] and the segment is found by bisection.
     double interpolated_model_time(double r) const {
-        std::size_t lo = levels_.size(), hi = 0, count = 0;
-        for (std::size_t i = 0; i < levels_.size(); ++i) {
-            const double ri = ratio(i);
-            if (ri > 0 && std::isfinite(ri)) {
-                lo = std::min(lo, i);
-                hi = i;
-                ++count;
-            }
+        const std::size_t N = levels_.size() - 1;
+        const std::size_t lo = std::isfinite(ratio(0)) ? 0 : 1, hi = ratio(N) > 0 ? N : N - 1;
+        if (hi <= lo || r <= 0) return levels_[hi < lo ? lo : (r <= 0 ? hi : lo)].model_time;
+        std::size_t j = lo, k = hi;  // ratio(j) >= r >= ratio(k), or r is outside [ratio(hi), ratio(lo)]
+        while (k - j > 1) {
+            const std::size_t m = j + (k - j) / 2;
+            (ratio(m) >= r ? j : k) = m;
         }
-        if (count == 0) return levels_.front().model_time;
-        if (count == 1 || r <= 0) return levels_[count == 1 ? lo : hi].model_time;
-        const double x = std::log(r);
-        // Levels run from high r (index lo) to low r (index hi); find the segment around x.
-        std::size_t j = lo;
-        while (j + 1 < hi && std::log(ratio(j + 1)) > x) ++j;
-        const double x0 = std::log(ratio(j)), x1 = std::log(ratio(j + 1));
-        const double m0 = levels_[j].model_time, m1 = levels_[j + 1].model_time;
+        const double x = std::log(r), x0 = std::log(ratio(j)), x1 = std::log(ratio(k));
+        const double m0 = levels_[j].model_time, m1 = levels_[k].model_time;
         return x0 == x1 ? m0 : m0 + (x - x0) / (x1 - x0) * (m1 - m0);
     }
 

@@ -146,7 +146,7 @@ struct step_context {
     T* scratch;  // sample_size elements
     std::size_t model_calls = 0;
     bool check = true;
-    simd::batch<T, B> finite_acc = simd::batch<T, B>(T(0));  // NaN once a result was not finite
+    simd::mask<T, B> bad = simd::mask<T, B>(false);  // set in a lane once a result was not finite
 
     T* buffer(std::size_t k) const noexcept { return bufs[k]; }
     void swap_den(std::size_t k) noexcept { std::swap(den, bufs[k]); }
@@ -168,25 +168,25 @@ struct step_context {
     // n normals for step i into z: the request carries the VE ratios r_i -> r_{i+1}.
     void draw(T* z, std::size_t i) { noise(z, n, noise_request{i, grid.ratio(i), grid.ratio(i + 1)}); }
 
-    // simd::map over `count` elements, folding the finiteness of the first output into
-    // finite_acc (0 * x is 0 for finite x and NaN for inf or NaN).
+    // simd::map over `count` elements, folding the finiteness of the first output into `bad`
+    // (y - y is 0 for finite y and NaN for inf or NaN; the fold is one OR of masks, so it adds
+    // no dependency chain longer than a cycle to the pass).
     template <class... O, class... I, class F>
     void map(std::size_t count, simd::outputs<O...> o, simd::inputs<I...> in, F f) {
         if (!check) return simd::map<B>(count, o, in, f);
-        auto acc = finite_acc;
+        auto acc = bad;
         simd::map<B>(count, o, in, [&acc, &f](const auto&... v) {
             auto r = f(v...);
-            using V = std::decay_t<decltype(acc)>;
             if constexpr (simd::detail::is_tuple<decltype(r)>::value)
-                acc = simd::fma(std::get<0>(r), V(T(0)), acc);
+                acc = acc | simd::isnan(std::get<0>(r) - std::get<0>(r));
             else
-                acc = simd::fma(r, V(T(0)), acc);
+                acc = acc | simd::isnan(r - r);
             return r;
         });
-        finite_acc = acc;
+        bad = acc;
     }
 
-    bool finite() const noexcept { return !simd::any(simd::isnan(finite_acc)); }
+    bool finite() const noexcept { return !simd::any(bad); }
 };
 
 template <class T>
@@ -213,8 +213,9 @@ sample_result sample(const Sampler& sampler, Model&& model, const noise_grid& gr
     check_argument(x.sample_size >= 1, fn, "x.sample_size", x.sample_size, "must be >= 1");
     check_argument(x.batch >= 1, fn, "x.batch", x.batch, "must be >= 1");
     check_pointer(x.data, x.size(), fn, "x.data");
-    check_argument(options.start_step < grid.steps(), fn, "options.start_step", options.start_step,
-                   "must be < grid.steps() = " + std::to_string(grid.steps()));
+    if (options.start_step >= grid.steps())  // the message is composed only on failure
+        detail::fail_argument(fn, "options.start_step", options.start_step,
+                              "must be < grid.steps() = " + std::to_string(grid.steps()));
     sampler.check(grid, options.start_step);
     // A model predicting epsilon cannot give x0 where alpha = 0 (pure noise).
     if (model.predicts() == prediction::epsilon && grid[options.start_step].alpha == 0)

@@ -152,7 +152,9 @@ enum class ode_coordinates { automatic, sigma, flow };
 
 /// Heun's method = EDM's Algorithm 2 with churn: Euler predictor to level i + 1, trapezoid
 /// corrector with a second model call there; a step into sigma = 0 is plain Euler (NFE 2N - 1
-/// on a grid ending at 0). For EDM's sampler use a Karras grid (sigmas_karras, 0.002 .. 80,
+/// on a grid ending at 0). In sigma coordinates a first step from very high r (a VP cosine or
+/// zero-terminal-SNR grid, r ~ 1e4) scales D2 - D1 by about r0 / (2 r1), which few steps do
+/// not survive (as in k-diffusion); flow coordinates stay bounded there. For EDM's sampler use a Karras grid (sigmas_karras, 0.002 .. 80,
 /// rho 7) and set draw_unused_noise, as EDM draws its churn noise at every step.
 struct heun : churn {
     ode_coordinates coordinates = ode_coordinates::automatic;
@@ -173,6 +175,11 @@ struct flow_heun : heun {
 
 /// Rectified-flow Euler: x' = x + (t' - t) v on a flow grid (the first-order step). stochastic:
 /// x' = a' D + s' z, a fresh draw at every step into s' > 0 (diffusers stochastic_sampling).
+/// Note: the stochastic form re-noises the posterior mean D, so the spread of x0 given x is lost
+/// at every step however small: it is the multistep sampler of consistency models (right for a
+/// model whose output is a sample), and on an ordinary flow model it shrinks the data's modes
+/// (to about half their variance on a Gaussian mixture, at any step count). For a stochastic
+/// sampler of the data on a flow grid use ddim (eta), euler_ancestral or dpmpp_2m_sde.
 struct flow_euler {
     bool stochastic = false;
 
@@ -553,7 +560,9 @@ void dpmpp_2m_sde::step(C& c, std::size_t i) const {
     const x0_eps_coefficients k = c.evaluate(c.x, l, i);
     if (!(n.sigma > 0)) return detail::linear_step(c, k, 0, n.alpha, 0, nullptr);  // x' = a' D
     const double lam = std::log(l.alpha) - std::log(l.sigma), lam_n = std::log(n.alpha) - std::log(n.sigma);
-    const double h = lam_n - lam, eh = eta * h;
+    // h = +inf from a level with alpha = 0: the first-order step is then x' = (s'/s) x + a' D
+    // (DDIM's), and eta h must stay 0 for eta = 0 (0 * inf is NaN).
+    const double h = lam_n - lam, eh = eta > 0 ? eta * h : 0.0;
     const double cx = n.sigma / l.sigma * std::exp(-eh), e = -std::expm1(-h - eh);
     const double cd = n.alpha * e;
     const bool last = i + 1 == c.steps;

@@ -64,14 +64,14 @@ struct is_tuple<std::tuple<T...>> : std::true_type {};
 
 // The vectors of every input at offset `at`, passed to f.
 template <class B, class... I, class F, std::size_t... K>
-decltype(auto) call_at(std::size_t at, const std::tuple<const I*...>& in, F& f,
+GMK_INLINE decltype(auto) call_at(std::size_t at, const std::tuple<const I*...>& in, F& f,
                        std::index_sequence<K...>) {
     return f(simd::load<B>(std::get<K>(in) + at)...);
 }
 
 // Stores f's result(s) at offset `at` of each output.
 template <class R, class... O, std::size_t... K>
-void store_at(std::size_t at, const std::tuple<O*...>& out, const R& r, std::index_sequence<K...>) {
+GMK_INLINE void store_at(std::size_t at, const std::tuple<O*...>& out, const R& r, std::index_sequence<K...>) {
     if constexpr (sizeof...(O) == 1 && !is_tuple<R>::value) {
         simd::store(std::get<0>(out) + at, r);
     } else {
@@ -139,7 +139,7 @@ mask<R, B> first_lanes(std::size_t count) noexcept {
 ///       return simd::fma(a, x, decltype(a)(1.0f));
 ///   });
 template <class B = native, class... O, class... I, class F>
-void map(std::size_t n, outputs<O...> out, inputs<I...> in, F&& f) {
+GMK_INLINE void map(std::size_t n, outputs<O...> out, inputs<I...> in, F&& f) {
     static_assert(sizeof...(O) >= 1, "gmk::simd::map needs at least one output");
     constexpr std::size_t L = detail::common_lanes<B, O..., I...>();
     constexpr auto os = std::index_sequence_for<O...>{};
