@@ -1019,3 +1019,45 @@ TEST_CASE("guidance: the guided model adaptor and classifier guidance", "[diffus
         }
     }
 }
+
+namespace {
+// philox_noise seen only through operator() (whole-array draws).
+struct whole_only {
+    gmk::philox_noise p;
+    template <class T>
+    void operator()(T* out, std::size_t n, const gmk::noise_request& r) const {
+        p(out, n, r);
+    }
+};
+}  // namespace
+
+TEST_CASE("sample: noise drawn piece by piece equals the whole-array draw", "[diffusion][samplers]") {
+    // philox_noise offers fill(): samplers draw it in L1-sized pieces inside their pass and skip
+    // unused draws. The same source seen only through operator() gives the same bits.
+    const gmk::noise_grid ve = karras_grid(7);
+    const std::size_t batch = 3, size = 5000;  // pieces of 2048 do not divide it
+    std::vector<float> a(batch * size), b(batch * size);
+    auto model = gmk::make_model(prediction::epsilon, [](const float* x, float* out, const gmk::model_call& c) {
+        for (std::size_t i = 0; i < c.size(); ++i) out[i] = 0.5f * x[i] + 0.01f * float(i % 7);
+    });
+    gt::mismatch_log log;
+    const auto compare = [&](const char* name, const auto& s) {
+        for (std::size_t i = 0; i < a.size(); ++i) a[i] = b[i] = float(ve.front().sigma) * std::sin(float(i));
+        gmk::sample(s, model, ve, gmk::latent<float>(a.data(), batch, size), gmk::philox_noise(9));
+        gmk::sample(s, model, ve, gmk::latent<float>(b.data(), batch, size), whole_only{gmk::philox_noise(9)});
+        for (std::size_t i = 0; i < a.size(); ++i)
+            if (!gt::same_bits(a[i], b[i])) {
+                log.add(name, " element ", i, ": ", gt::show(a[i]), " vs ", gt::show(b[i]));
+                break;
+            }
+    };
+    compare("ddim eta 0.7", gmk::ddim{0.7, gmk::x0_threshold::none()});
+    compare("ddpm", gmk::ddpm{gmk::ddpm_variance::fixed_small, gmk::x0_threshold::none()});
+    compare("euler_ancestral", ancestral(1));
+    compare("euler churn", euler_with(churn_of(3, 0.1, 10, 1.01, true)));
+    compare("heun churn", heun_with(churn_of(3, 0.1, 10, 1.01, true)));
+    compare("dpmpp_2m_sde", sde(0.8, gmk::dpm_solver_type::heun));
+    compare("euler_maruyama", gmk::euler_maruyama{});
+    compare("flow_euler stochastic", gmk::flow_euler{true});
+    GMK_REQUIRE_NO_MISMATCH(log);
+}

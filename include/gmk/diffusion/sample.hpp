@@ -19,6 +19,7 @@
 // output was already non-finite (a model that writes NaN) or the update overflowed.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <stdexcept>
 #include <string>
@@ -129,10 +130,19 @@ struct no_progress {
 namespace detail {
 
 // What a sampler step sees (the "step context" of samplers.hpp).
+template <class Noise, class T, class = void>
+struct fills_pieces : std::false_type {};
+template <class Noise, class T>
+struct fills_pieces<Noise, T,
+                    std::void_t<decltype(std::declval<Noise&>().fill(std::declval<T*>(), std::size_t(), std::size_t(),
+                                                                      std::declval<const noise_request&>()))>>
+    : std::true_type {};
+
 template <class B, class T, class Model, class Noise>
 struct step_context {
     using value_type = T;
     using backend = B;
+    static constexpr bool piecewise = fills_pieces<Noise, T>::value;
 
     const noise_grid& grid;
     Model& model;
@@ -165,8 +175,36 @@ struct step_context {
         return to_x0_eps_coefficients(model.predicts(), l);
     }
 
+    noise_request request(std::size_t i) const noexcept { return {i, grid.ratio(i), grid.ratio(i + 1)}; }
+
     // n normals for step i into z: the request carries the VE ratios r_i -> r_{i+1}.
-    void draw(T* z, std::size_t i) { noise(z, n, noise_request{i, grid.ratio(i), grid.ratio(i + 1)}); }
+    void draw(T* z, std::size_t i) { noise(z, n, request(i)); }
+
+    // A draw the reference makes and does not use: consumes a sequential source the same way;
+    // a source with fill() is a pure function of the step, so nothing needs drawing.
+    void skip_noise(std::size_t i, T* z) {
+        if constexpr (!piecewise) draw(z, i);
+    }
+
+    // body(at, count, z) over [0, n) with z[0 .. count) the noise of step i at elements
+    // [at, at + count): in L1-sized pieces from a source with fill(), else one whole-array draw
+    // into `z`.
+    template <class F>
+    void with_noise(std::size_t i, T* z, F&& body) {
+        if constexpr (piecewise) {
+            constexpr std::size_t piece = 2048;
+            alignas(64) T buf[piece];
+            const noise_request r = request(i);
+            for (std::size_t at = 0; at < n; at += piece) {
+                const std::size_t count = std::min(piece, n - at);
+                noise.fill(buf, at, count, r);
+                body(at, count, static_cast<const T*>(buf));
+            }
+        } else {
+            draw(z, i);
+            body(0, n, static_cast<const T*>(z));
+        }
+    }
 
     // simd::map over `count` elements, folding the finiteness of the first output into `bad`
     // (y - y is 0 for finite y and NaN for inf or NaN; the fold is one OR of masks, so it adds

@@ -285,39 +285,46 @@ inline void check_alpha_positive(const char* fn, const noise_grid& g, std::size_
 
 // The first-order step from x at `from` (where D was evaluated) to `to`, D = p x + q out:
 //   x' = (s_to / s_from) x + (a_to - a_from s_to / s_from) D.
+// x' = cx x + cd D with D = p x + q out.
 template <class C>
-void first_order(C& c, const noise_level& from, const noise_level& to, const x0_eps_coefficients& k) {
+void linear_step(C& c, const x0_eps_coefficients& k, double cx_, double cd_) {
     using T = typename C::value_type;
-    const double ratio = to.sigma / from.sigma;
-    const T p = T(k.x0_x), q = T(k.x0_out), cx = T(ratio), cd = T(to.alpha - from.alpha * ratio);
+    const T p = T(k.x0_x), q = T(k.x0_out), cx = T(cx_), cd = T(cd_);
     c.map(c.n, simd::out(c.x, c.den), simd::in(static_cast<const T*>(c.x), static_cast<const T*>(c.out)),
-          [=](const auto& x, const auto& o) {
-              using V = std::decay_t<decltype(x)>;
-              const V d = lin(V(p), x, V(q), o);
-              return std::make_tuple(lin(V(cx), x, V(cd), d), d);
+          [=](const auto& xv, const auto& ov) {
+              using V = std::decay_t<decltype(xv)>;
+              const V d = lin(V(p), xv, V(q), ov);
+              return std::make_tuple(lin(V(cx), xv, V(cd), d), d);
           });
 }
 
-// x' = cx x + cd D + cz z with D = p x + q out (cz = 0: z is not read).
+// The first-order step from x at `from` (where D was evaluated) to `to`:
+//   x' = (s_to / s_from) x + (a_to - a_from s_to / s_from) D.
 template <class C>
-void linear_step(C& c, const x0_eps_coefficients& k, double cx_, double cd_, double cz_, const typename C::value_type* z) {
+void first_order(C& c, const noise_level& from, const noise_level& to, const x0_eps_coefficients& k) {
+    const double ratio = to.sigma / from.sigma;
+    linear_step(c, k, ratio, to.alpha - from.alpha * ratio);
+}
+
+// x' = cx x + cd D + cz z with z the noise of step i (always drawn, as the references do, even
+// when cz = 0; `z` is where a whole-array draw goes).
+template <class C>
+void noisy_step(C& c, const x0_eps_coefficients& k, double cx_, double cd_, double cz_, std::size_t i,
+                typename C::value_type* z) {
     using T = typename C::value_type;
-    const T p = T(k.x0_x), q = T(k.x0_out), cx = T(cx_), cd = T(cd_), cz = T(cz_);
-    const T* x = c.x;
-    const T* o = c.out;
-    if (cz_ == 0 || z == nullptr) {
-        c.map(c.n, simd::out(c.x, c.den), simd::in(x, o), [=](const auto& xv, const auto& ov) {
-            using V = std::decay_t<decltype(xv)>;
-            const V d = lin(V(p), xv, V(q), ov);
-            return std::make_tuple(lin(V(cx), xv, V(cd), d), d);
-        });
-    } else {
-        c.map(c.n, simd::out(c.x, c.den), simd::in(x, o, z), [=](const auto& xv, const auto& ov, const auto& zv) {
-            using V = std::decay_t<decltype(xv)>;
-            const V d = lin(V(p), xv, V(q), ov);
-            return std::make_tuple(simd::fma(V(cz), zv, lin(V(cx), xv, V(cd), d)), d);
-        });
+    if (cz_ == 0) {
+        c.skip_noise(i, z);
+        return linear_step(c, k, cx_, cd_);
     }
+    const T p = T(k.x0_x), q = T(k.x0_out), cx = T(cx_), cd = T(cd_), cz = T(cz_);
+    c.with_noise(i, z, [&](std::size_t at, std::size_t count, const T* zc) {
+        c.map(count, simd::out(c.x + at, c.den + at), simd::in(static_cast<const T*>(c.x + at), static_cast<const T*>(c.out + at), zc),
+              [=](const auto& xv, const auto& ov, const auto& zv) {
+                  using V = std::decay_t<decltype(xv)>;
+                  const V d = lin(V(p), xv, V(q), ov);
+                  return std::make_tuple(simd::fma(V(cz), zv, lin(V(cx), xv, V(cd), d)), d);
+              });
+    });
 }
 
 // EDM's churn at step i: possibly draws z into `z`, raises x to r_hat in place, and returns the
@@ -330,17 +337,20 @@ noise_level apply_churn(C& c, const churn& ch, std::size_t i, typename C::value_
     const double gamma = (l.alpha > 0 && ch.s_tmin <= r && r <= ch.s_tmax)
                              ? std::min(ch.s_churn / double(c.steps), std::sqrt(2.0) - 1)
                              : 0.0;
-    if (gamma > 0 || ch.draw_unused_noise) c.draw(z, i);
-    if (!(gamma > 0)) return l;
+    if (!(gamma > 0)) {
+        if (ch.draw_unused_noise) c.skip_noise(i, z);
+        return l;
+    }
     const double r_hat = r * (1 + gamma);
     const noise_level hat = c.grid.level_at(r_hat);
     // x_hat / a_hat = x / a + s_noise sqrt(r_hat^2 - r^2) z
     const T cx = T(hat.alpha / l.alpha), cz = T(hat.alpha * ch.s_noise * std::sqrt(r_hat * r_hat - r * r));
-    c.map(c.n, simd::out(c.x), simd::in(static_cast<const T*>(c.x), static_cast<const T*>(z)),
-          [=](const auto& x, const auto& zv) {
-              using V = std::decay_t<decltype(x)>;
-              return simd::fma(V(cz), zv, V(cx) * x);
-          });
+    c.with_noise(i, z, [&](std::size_t at, std::size_t count, const T* zc) {
+        c.map(count, simd::out(c.x + at), simd::in(static_cast<const T*>(c.x + at), zc), [=](const auto& x, const auto& zv) {
+            using V = std::decay_t<decltype(x)>;
+            return simd::fma(V(cz), zv, V(cx) * x);
+        });
+    });
     return hat;
 }
 
@@ -420,9 +430,13 @@ void ddpm::step(C& c, std::size_t i) const {
     const double cx = at * n.sigma * n.sigma / s2, cd = n.alpha * bt / s2;
     const double small = std::max(bt * n.sigma * n.sigma / s2, 1e-20);
     const bool noisy = n.sigma > 0;
+    const double var = variance == ddpm_variance::fixed_large ? bt : small;
+    if (threshold.kind == x0_threshold::mode::none && !learned_variance()) {
+        if (noisy) return detail::noisy_step(c, k, cx, cd, std::sqrt(var), i, c.buffer(0));
+        return detail::linear_step(c, k, cx, cd);
+    }
     typename C::value_type* z = noisy ? c.buffer(0) : nullptr;
     if (noisy) c.draw(z, i);
-    const double var = variance == ddpm_variance::fixed_large ? bt : small;
     detail::posterior_step(c, threshold, k, cx, 0, cd, std::sqrt(var), z, learned_variance(), std::log(small),
                            std::log(std::max(bt, 1e-20)));
 }
@@ -442,14 +456,15 @@ void ddim::step(C& c, std::size_t i) const {
     const double var = detail::transition_variance(l, n) * n.sigma * n.sigma / (l.sigma * l.sigma);
     const double sd = eta * std::sqrt(var);
     const double sp = std::sqrt(std::max(n.sigma * n.sigma - sd * sd, 0.0));  // coefficient of eps
-    typename C::value_type* z = eta > 0 ? c.buffer(0) : nullptr;
-    if (z) c.draw(z, i);
     // eps = (x - a D) / s is the model's, from D before thresholding (as diffusers keeps it).
     const double cx = sp / l.sigma, cu = -l.alpha * sp / l.sigma;
-    if (threshold.kind == x0_threshold::mode::none)
-        detail::linear_step(c, k, cx, cu + n.alpha, sd, z);
-    else
-        detail::posterior_step(c, threshold, k, cx, cu, n.alpha, sd, z, false, 0, 0);
+    if (threshold.kind == x0_threshold::mode::none) {
+        if (eta > 0) return detail::noisy_step(c, k, cx, cu + n.alpha, sd, i, c.buffer(0));
+        return detail::linear_step(c, k, cx, cu + n.alpha);
+    }
+    typename C::value_type* z = eta > 0 ? c.buffer(0) : nullptr;
+    if (z) c.draw(z, i);
+    detail::posterior_step(c, threshold, k, cx, cu, n.alpha, sd, z, false, 0, 0);
 }
 
 // ---- euler, euler_ancestral, heun ----------------------------------------------------------
@@ -477,11 +492,10 @@ void euler_ancestral::step(C& c, std::size_t i) const {
     const double rn = n.sigma / n.alpha, q = (n.sigma * l.alpha) / (n.alpha * l.sigma);
     const double up = std::min(rn, eta * rn * std::sqrt(std::max(1 - q * q, 0.0)));
     const double down = std::sqrt(std::max(rn * rn - up * up, 0.0));
-    typename C::value_type* z = rn > 0 ? c.buffer(0) : nullptr;
-    if (z) c.draw(z, i);
     // x' = a' (down / r) x / a + a' (1 - down / r) D + a' s_noise up z, with (down / r) / a = down / s.
-    detail::linear_step(c, k, n.alpha * down / l.sigma, n.alpha - n.alpha * down * l.alpha / l.sigma,
-                        n.alpha * s_noise * up, z);
+    const double cx = n.alpha * down / l.sigma, cd = n.alpha - n.alpha * down * l.alpha / l.sigma;
+    if (rn > 0) return detail::noisy_step(c, k, cx, cd, n.alpha * s_noise * up, i, c.buffer(0));
+    detail::linear_step(c, k, cx, cd);
 }
 
 inline void heun::check(const noise_grid& g, std::size_t first) const {
@@ -538,9 +552,8 @@ void flow_euler::step(C& c, std::size_t i) const {
     const noise_level& n = c.grid[i + 1];
     const x0_eps_coefficients k = c.evaluate(c.x, l, i);
     if (!stochastic) return detail::first_order(c, l, n, k);
-    typename C::value_type* z = n.sigma > 0 ? c.buffer(0) : nullptr;
-    if (z) c.draw(z, i);
-    detail::linear_step(c, k, 0, n.alpha, n.sigma, z);
+    if (n.sigma > 0) return detail::noisy_step(c, k, 0, n.alpha, n.sigma, i, c.buffer(0));
+    detail::linear_step(c, k, 0, n.alpha);
 }
 
 // ---- dpmpp_2m_sde ----------------------------------------------------------------------------
@@ -558,7 +571,7 @@ void dpmpp_2m_sde::step(C& c, std::size_t i) const {
     const noise_level& l = c.grid[i];
     const noise_level& n = c.grid[i + 1];
     const x0_eps_coefficients k = c.evaluate(c.x, l, i);
-    if (!(n.sigma > 0)) return detail::linear_step(c, k, 0, n.alpha, 0, nullptr);  // x' = a' D
+    if (!(n.sigma > 0)) return detail::linear_step(c, k, 0, n.alpha);  // x' = a' D
     const double lam = std::log(l.alpha) - std::log(l.sigma), lam_n = std::log(n.alpha) - std::log(n.sigma);
     // h = +inf from a level with alpha = 0: the first-order step is then x' = (s'/s) x + a' D
     // (DDIM's), and eta h must stay 0 for eta = 0 (0 * inf is NaN).
@@ -576,27 +589,31 @@ void dpmpp_2m_sde::step(C& c, std::size_t i) const {
         ch = n.alpha * inv_r * (solver == dpm_solver_type::midpoint ? 0.5 * e : 1 - e / (h + eh));
     }
     const double cz = eta > 0 ? n.sigma * std::sqrt(-std::expm1(-2 * eh)) * s_noise : 0.0;
-    T* z = cz > 0 ? c.buffer(1) : nullptr;
-    if (eta > 0) c.draw(z ? z : c.buffer(1), i);
+    if (!second) {
+        if (eta > 0) return detail::noisy_step(c, k, cx, cd, cz, i, c.buffer(1));
+        return detail::linear_step(c, k, cx, cd);
+    }
     const T p = T(k.x0_x), q = T(k.x0_out), tx = T(cx), td = T(cd), th = T(ch), tz = T(cz);
-    const T* x = c.x;
-    const T* o = c.out;
     const T* prev = c.buffer(0);
-    if (second && z)
-        c.map(c.n, simd::out(c.x, c.den), simd::in(x, o, prev, static_cast<const T*>(z)),
-              [=](const auto& xv, const auto& ov, const auto& pv, const auto& zv) {
-                  using V = std::decay_t<decltype(xv)>;
-                  const V d = detail::lin(V(p), xv, V(q), ov);
-                  return std::make_tuple(simd::fma(V(tz), zv, simd::fma(V(th), d - pv, detail::lin(V(tx), xv, V(td), d))), d);
-              });
-    else if (second)
-        c.map(c.n, simd::out(c.x, c.den), simd::in(x, o, prev), [=](const auto& xv, const auto& ov, const auto& pv) {
-            using V = std::decay_t<decltype(xv)>;
-            const V d = detail::lin(V(p), xv, V(q), ov);
-            return std::make_tuple(simd::fma(V(th), d - pv, detail::lin(V(tx), xv, V(td), d)), d);
+    if (cz > 0) {
+        c.with_noise(i, c.buffer(1), [&](std::size_t at, std::size_t count, const T* zc) {
+            c.map(count, simd::out(c.x + at, c.den + at),
+                  simd::in(static_cast<const T*>(c.x + at), static_cast<const T*>(c.out + at), prev + at, zc),
+                  [=](const auto& xv, const auto& ov, const auto& pv, const auto& zv) {
+                      using V = std::decay_t<decltype(xv)>;
+                      const V d = detail::lin(V(p), xv, V(q), ov);
+                      return std::make_tuple(simd::fma(V(tz), zv, simd::fma(V(th), d - pv, detail::lin(V(tx), xv, V(td), d))), d);
+                  });
         });
-    else
-        detail::linear_step(c, k, cx, cd, cz, z);
+        return;
+    }
+    if (eta > 0) c.skip_noise(i, c.buffer(1));
+    c.map(c.n, simd::out(c.x, c.den), simd::in(static_cast<const T*>(c.x), static_cast<const T*>(c.out), prev),
+          [=](const auto& xv, const auto& ov, const auto& pv) {
+              using V = std::decay_t<decltype(xv)>;
+              const V d = detail::lin(V(p), xv, V(q), ov);
+              return std::make_tuple(simd::fma(V(th), d - pv, detail::lin(V(tx), xv, V(td), d)), d);
+          });
 }
 
 // ---- euler_maruyama, probability_flow_euler --------------------------------------------------
@@ -608,14 +625,13 @@ void sde_step(C& c, std::size_t i, bool ode) {
     const noise_level& l = c.grid[i];
     const noise_level& n = c.grid[i + 1];
     const x0_eps_coefficients k = c.evaluate(c.x, l, i);
-    if (!(n.sigma > 0)) return linear_step(c, k, 0, n.alpha, 0, nullptr);  // denoising step
+    if (!(n.sigma > 0)) return linear_step(c, k, 0, n.alpha);  // denoising step
     const double L = std::log(n.alpha / l.alpha), s2 = l.sigma * l.sigma;
     const double G = std::max(s2 - n.sigma * n.sigma + 2 * s2 * L, 0.0);
     const double g = ode ? G / 2 : G;  // weight of the score
-    typename C::value_type* z = ode ? nullptr : c.buffer(0);
-    if (z) c.draw(z, i);
     // x' = (1 + L) x - g (x - a D) / s^2 + sqrt(G) z
-    linear_step(c, k, 1 + L - g / s2, g * l.alpha / s2, ode ? 0.0 : std::sqrt(G), z);
+    if (ode) return linear_step(c, k, 1 + L - g / s2, g * l.alpha / s2);
+    noisy_step(c, k, 1 + L - g / s2, g * l.alpha / s2, std::sqrt(G), i, c.buffer(0));
 }
 
 inline void check_sde(const char* fn, const noise_grid& g, std::size_t first) {

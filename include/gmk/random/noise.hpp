@@ -6,6 +6,10 @@
 // source may draw fresh noise per call (a generator), a pure function of the step (counter-
 // based: the same noise whatever happened before), or the normalised increment of a Brownian
 // path over the interval (SDE samplers that must look the same as the step count changes).
+// A source whose draw is a pure function of (step, element) may also offer
+//     source.fill(T* out, std::size_t first, std::size_t count, const gmk::noise_request& step)
+// (elements [first, first + count) of that draw); samplers then draw it piece by piece inside
+// their pass, and skip draws they do not use.
 #pragma once
 
 #include <cmath>
@@ -57,6 +61,12 @@ public:
     template <class T>
     void operator()(T* out, std::size_t n, const noise_request& r) const {
         random::normal_fill(random::philox_stream(seed_, r.step), 0, out, n);
+    }
+    /// Elements [first, first + count) of the step's draw, the same values operator() puts
+    /// there: samplers draw L1-sized pieces inside their pass instead of a whole array.
+    template <class T>
+    void fill(T* out, std::size_t first, std::size_t count, const noise_request& r) const {
+        random::normal_fill(random::philox_stream(seed_, r.step), first, out, count);
     }
     std::uint64_t seed() const noexcept { return seed_; }
 
