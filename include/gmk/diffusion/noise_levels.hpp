@@ -95,10 +95,7 @@ public:
     /// own VP scale, which is what those references feed it (x_ve / sqrt(sigma^2 + 1)).
     static noise_grid vp_sigmas(span<const double> sigmas, span<const double> model_times) {
         constexpr const char* fn = "noise_grid::vp_sigmas";
-        const std::size_t n = sigmas.size();
-        check_argument(n >= 2, fn, "sigmas.size()", n, "must be >= 2 (N steps need N + 1 levels)");
-        check_argument(model_times.size() == n - 1 || model_times.size() == n, fn, "model_times.size()",
-                       model_times.size(), "must be sigmas.size() - 1 or sigmas.size()");
+        const std::size_t n = check_sigmas_and_times(fn, sigmas, model_times);
         std::vector<noise_level> levels(n);
         for (std::size_t i = 0; i < n; ++i) {
             const double r = sigmas[i];
@@ -144,10 +141,7 @@ public:
     /// or N + 1). A final model time not given is 0.
     static noise_grid ve(span<const double> sigmas, span<const double> model_times) {
         constexpr const char* fn = "noise_grid::ve";
-        const std::size_t n = sigmas.size();
-        check_argument(n >= 2, fn, "sigmas.size()", n, "must be >= 2 (N steps need N + 1 levels)");
-        check_argument(model_times.size() == n - 1 || model_times.size() == n, fn, "model_times.size()",
-                       model_times.size(), "must be sigmas.size() - 1 or sigmas.size()");
+        const std::size_t n = check_sigmas_and_times(fn, sigmas, model_times);
         std::vector<noise_level> levels(n);
         for (std::size_t i = 0; i < n; ++i)
             levels[i] = {1.0, sigmas[i], i < model_times.size() ? model_times[i] : 0.0};
@@ -247,6 +241,15 @@ private:
         const double x = std::log(r), x0 = std::log(ratio(j)), x1 = std::log(ratio(k));
         const double m0 = levels_[j].model_time, m1 = levels_[k].model_time;
         return x0 == x1 ? m0 : m0 + (x - x0) / (x1 - x0) * (m1 - m0);
+    }
+
+    // N + 1 >= 2 sigmas and N or N + 1 model times; returns N + 1.
+    static std::size_t check_sigmas_and_times(const char* fn, span<const double> sigmas, span<const double> model_times) {
+        const std::size_t n = sigmas.size();
+        check_argument(n >= 2, fn, "sigmas.size()", n, "must be >= 2 (N steps need N + 1 levels)");
+        check_argument(model_times.size() == n - 1 || model_times.size() == n, fn, "model_times.size()",
+                       model_times.size(), "must be sigmas.size() - 1 or sigmas.size()");
+        return n;
     }
 
     static noise_level vp_level(const char* fn, double abar, double t) {
