@@ -330,7 +330,7 @@ std::vector<std::pair<attention_shape, options>> random_cases(std::size_t count,
         s.batch = std::size_t(r.integer(1, 2));
         s.heads_kv = std::size_t(r.integer(1, 2));
         s.heads_q = s.heads_kv * std::size_t(r.integer(1, 3));
-        s.seq_q = std::size_t(r.integer(1, 70));
+        s.seq_q = std::size_t(c % 3 == 0 ? r.integer(1, 2) : r.integer(1, 70));  // decoding too
         s.seq_k = std::size_t(r.integer(1, 110));
         s.head_dim = dims[r.integer(0, 12)];
         options o;
@@ -473,7 +473,7 @@ TEST_CASE("flash_attention (float) matches the double reference and the scalar b
             const auto ref = reference(pb.q, pb.k, pb.v, pb.shape, pb.params());
             const std::string what = std::string(simd::backend_name<B>()) + " " + describe(pb.shape, pb.opt);
             worst = std::max(worst, compare(out.o, out.lse, ref, pb.shape, 2e-6, what, log));
-            worst_vs_scalar = std::max(worst_vs_scalar, compare(out.o, out.lse, as_result(scalar_out[c]), pb.shape, 1e-6,
+            worst_vs_scalar = std::max(worst_vs_scalar, compare(out.o, out.lse, as_result(scalar_out[c]), pb.shape, 2e-6,
                                                                 what + " vs scalar", log, &ref));
         }
     });
