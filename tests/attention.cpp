@@ -621,6 +621,14 @@ GMK_TEST_NOINLINE void check_low_precision(const char* name, gt::mismatch_log& l
 
 TEST_CASE("flash_attention: float16 and bfloat16 storage within twice the naive error in that storage",
           "[attention]") {
+    // The vector widening path knows both formats by their bits (else a scalar path runs).
+    using gmk::detail::attention::detect_format;
+    using gmk::detail::attention::format;
+    REQUIRE(detect_format<Eigen::half, float>() == format::ieee_half);
+    REQUIRE(detect_format<Eigen::bfloat16, float>() == format::bfloat16);
+    REQUIRE(detect_format<Eigen::bfloat16, double>() == format::bfloat16);
+    REQUIRE(detect_format<float, float>() == format::other);
+    REQUIRE(detect_format<std::int16_t, float>() == format::other);
     gt::mismatch_log log;
     check_low_precision<Eigen::half>("float16", log);
     check_low_precision<Eigen::bfloat16>("bfloat16", log);

@@ -281,8 +281,9 @@ format detect_format() {
             std::memcpy(static_cast<void*>(&s), &bits, 2);
             return static_cast<float>(static_cast<T>(s));
         };
-        if (as_float(0x3C00) == 1.0f && as_float(0xC100) == -2.5f && as_float(0x0001) == 0x1p-24f) return format::ieee_half;
-        if (as_float(0x3F80) == 1.0f && as_float(0xC020) == -2.5f && as_float(0x0001) == 0x1p-133f) return format::bfloat16;
+        // 1, -2.5 and 3.140625 (normal numbers: immune to flush-to-zero modes).
+        if (as_float(0x3C00) == 1.0f && as_float(0xC100) == -2.5f && as_float(0x4248) == 3.140625f) return format::ieee_half;
+        if (as_float(0x3F80) == 1.0f && as_float(0xC020) == -2.5f && as_float(0x4049) == 3.140625f) return format::bfloat16;
         return format::other;
     }
 }
