@@ -1,7 +1,9 @@
 // gmk: generative-model math kernels. The umbrella header: everything but the optional
-// Eigen adapters (<gmk/eigen.hpp>).
+// Eigen adapters (<gmk/eigen.hpp>, <gmk/attention/eigen.hpp>).
 #pragma once
 
+#include "attention/flash_attention.hpp"
+#include "attention/online_softmax.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/version.hpp"

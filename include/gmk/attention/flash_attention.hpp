@@ -251,7 +251,7 @@ format detect_format() {
     } else {
         const auto as_float = [](std::uint16_t bits) {
             S s;
-            std::memcpy(&s, &bits, 2);
+            std::memcpy(static_cast<void*>(&s), &bits, 2);
             return static_cast<float>(static_cast<T>(s));
         };
         if (as_float(0x3C00) == 1.0f && as_float(0xC100) == -2.5f && as_float(0x0001) == 0x1p-24f) return format::ieee_half;
@@ -608,11 +608,14 @@ void run_task(const problem<S, T>& pr, std::size_t b, std::size_t kvh, std::size
         }
     }
     if (ulo >= uhi) ulo = uhi = 0;  // every row fully masked
-    // This split's share of the key blocks.
-    const std::size_t nblocks = static_cast<std::size_t>((uhi - ulo + static_cast<long long>(bk) - 1) / static_cast<long long>(bk));
-    const std::size_t kb0 = split * nblocks / pr.nsplit, kb1 = (split + 1) * nblocks / pr.nsplit;
-    const long long k_begin = ulo + static_cast<long long>(kb0 * bk);
-    const long long k_end = std::min(uhi, ulo + static_cast<long long>(kb1 * bk));
+    // Key blocks sit at multiples of bk, whatever the rows: a row's result then depends on its
+    // own data only (not on which rows share its block, nor on BlockQ), as long as the keys are
+    // not split. This split's share of the blocks the rows see:
+    const long long bkl = static_cast<long long>(bk);
+    const long long blk_lo = ulo / bkl, blk_hi = (uhi + bkl - 1) / bkl;
+    const long long nblocks = blk_hi - blk_lo, ns = static_cast<long long>(pr.nsplit), sp = static_cast<long long>(split);
+    const long long k_begin = (blk_lo + sp * nblocks / ns) * bkl;
+    const long long k_end = std::min(uhi, (blk_lo + (sp + 1) * nblocks / ns) * bkl);
 
     // Q^T, scaled; lanes past the rows are zero.
     std::fill(w.qt, w.qt + d * bq, T(0));
@@ -717,17 +720,18 @@ void run_task(const problem<S, T>& pr, std::size_t b, std::size_t kvh, std::size
                     if (!mrow[static_cast<std::ptrdiff_t>(j) * pr.ms.key]) w.st[j * bq + r] = neg_inf<T>();
             }
         }
-        // The band within the block: rows that do not see all of it get their interval.
+        // The band within the block: rows that do not see all of it get their interval (the
+        // block may start before the first key a row sees, never after the end of the split).
         bool partial = false;
         if (pr.band) {
-            const long long jend = j0 + static_cast<long long>(nk);
+            const long long nkl = static_cast<long long>(nk);
             for (std::size_t r = 0; r < bw; ++r) {
-                long long lo = 0, hi = static_cast<long long>(nk);
+                long long lo = 0, hi = nkl;
                 if (r < nr) {
-                    lo = std::min<long long>(static_cast<long long>(nk), std::max(0LL, w.klo[r] - j0));
-                    hi = std::max(0LL, std::min(w.khi[r], jend) - j0);
+                    lo = std::min(nkl, std::max(0LL, w.klo[r] - j0));
+                    hi = std::max(0LL, std::min(nkl, w.khi[r] - j0));
                     if (lo >= hi) lo = hi = 0;
-                    if (lo != 0 || hi != static_cast<long long>(nk)) partial = true;
+                    if (lo != 0 || hi != nkl) partial = true;
                 }
                 w.lo[r] = static_cast<T>(lo);
                 w.hi[r] = static_cast<T>(hi);
