@@ -1,21 +1,19 @@
 // gmk example: attention of one head over Eigen matrices. Q, K and V are row-major
-// Eigen::MatrixXf (seq x d), the layout gmk::flash_attention reads ([batch, heads, seq, d] with
-// batch = heads = 1), so their data() go straight in. The output and the log-sum-exp of each
-// row are checked against the naive computation in double precision,
+// Eigen::MatrixXf (seq x d) and go straight into gmk::flash_attention's Eigen overload
+// (<gmk/attention/eigen.hpp>: any row-major matrix, Map or row block, no copy), which sizes O.
+// The output and the log-sum-exp of each row are checked against the naive computation in
+// double precision,
 //   S = Q K^T / sqrt(d),  P = softmax of each row of S (causal: keys j <= i only),  O = P V,
 // and the speed of both is printed in GFLOP/s (4 seq^2 d per call, half when causal). About a
 // second on one core.
-#include <gmk/eigen.hpp>  // first: it orders xsimd's and Eigen's headers
-#include <gmk/attention/flash_attention.hpp>
+#include <gmk/attention/eigen.hpp>
 
 #include <Eigen/Core>
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
-#include <limits>
 #include <random>
 
 namespace {
@@ -51,14 +49,11 @@ bool run(const matrix& q, const matrix& k, const matrix& v, bool causal) {
     const auto seq = static_cast<std::size_t>(q.rows()), d = static_cast<std::size_t>(q.cols());
 
     // gmk: one call; lse receives log(sum_j exp(s_ij)) of each row (the softmax's normaliser).
-    matrix o(q.rows(), q.cols());
+    matrix o;
     Eigen::VectorXf lse(q.rows());
-    gmk::attention_shape shape;
-    shape.seq_q = shape.seq_k = seq;
-    shape.head_dim = d;
-    gmk::attention_params<float> params;  // scale 0: 1/sqrt(d)
+    gmk::attention_params<float> params;  // scale 0: 1/sqrt(d); serial unless GMK_USE_OPENMP
     params.causal = causal;
-    const auto attend = [&] { gmk::flash_attention(q.data(), k.data(), v.data(), o.data(), lse.data(), shape, params); };
+    const auto attend = [&] { gmk::flash_attention(q, k, v, o, lse.data(), params); };
     attend();
 
     // The naive computation, in double.

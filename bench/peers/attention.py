@@ -16,6 +16,13 @@ per row, named like gmk's rows so the two tables line up:
 
     <name> <seconds per call> s <FLOP/s> FLOP/s [<bytes/s> bytes/s]
 
+With --gmk-json <file> (the --json output of bench/report.py, run with --filter attention), each
+line also gives gmk's time for the same shape and thread count and the ratio torch time / gmk
+time (> 1: gmk is faster), as report.py's "vs peer" column does:
+
+    python3 bench/report.py --build-dir build/release --filter attention --json attention.json
+    /work/venv-ref/bin/python bench/peers/attention.py --gmk-json attention.json
+
 Needs torch (a virtual environment outside the repository, e.g. python3 -m venv /work/venv-ref &&
 /work/venv-ref/bin/pip install torch).
 """
@@ -65,7 +72,13 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--budget", type=float, default=1.0, help="seconds of timing per row")
     parser.add_argument("--filter", default="", help="only rows whose tag contains this")
+    parser.add_argument("--gmk-json", help="bench/report.py --json output to compare with")
     args = parser.parse_args()
+    gmk_times = {}
+    if args.gmk_json:
+        import json
+        with open(args.gmk_json) as f:
+            gmk_times = {r["benchmark"]: r["time_s"] for r in json.load(f)["rows"] if "time_s" in r}
 
     import torch
     import torch.nn.functional as F
@@ -98,7 +111,11 @@ def main():
         if sq == 1:
             nbytes = 4.0 * (2 * hkv * sk * d + 2 * hq * sq * d)
             line += " %.3e bytes/s" % (nbytes / seconds)
-        print(line + "  (max_err %.1e)" % err)
+        line += "  (max_err %.1e)" % err
+        ours = gmk_times.get("attention/flash_f32/%s/threads:%d" % (tag, args.threads))
+        if ours is not None:
+            line += "  gmk %.3e s: %.2fx" % (ours, seconds / ours)
+        print(line)
         sys.stdout.flush()
     return 0
 
