@@ -28,7 +28,10 @@
 // it where the compiler has it) and on a std::thread executor otherwise; the label says which.
 // Every row is timed in real (wall-clock) time, one-thread rows too, so speed-ups are ratios of
 // like times. Their limits are measured on the same executor: n tasks of the FMA loop or of the
-// read stream over 1/n of the bytes each.
+// read stream over 1/n of the bytes each. The two-thread rows need two otherwise idle cores: a
+// core shared with another process stalls every barrier for a scheduler time slice (a few ms).
+// attention/fma_peak_f32/threads:2 shows it: read the speed-ups only when that row is close to
+// twice attention/fma_peak_f32/threads:1.
 //
 // Decode (seq_q = 1) reads each K/V row once and does 2 FLOPs per byte read: memory-bound. Those
 // rows report bytes/s (K and V, plus Q and O) against a read stream over the same bytes
