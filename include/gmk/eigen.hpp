@@ -6,6 +6,8 @@
 //
 // Only compile-time vectors with unit inner stride convert implicitly to gmk::span: a matrix,
 // a row of a column-major matrix or a strided Map never converts silently.
+//
+// gmk::flash_attention over Eigen matrices (one head, row-major Q, K, V, O): <gmk/attention/eigen.hpp>.
 #pragma once
 
 // xsimd first: it includes the compiler's intrinsic headers under the one diagnostic guard gmk

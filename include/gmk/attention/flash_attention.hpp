@@ -81,8 +81,9 @@
 // and nothing is allocated once the buffers have grown.
 //
 // Speed (one Zen 5 core, AVX-512, float, FMA peak 272 GFLOP/s measured by bench/machine.cpp,
-// FLOPs = 4 seq_q seq_k head_dim, half when causal): about 0.8 of the peak for seq 1024-4096,
-// head_dim 64-128, causal or not; float16 storage about 0.75; bias or mask about 0.6; decoding
+// FLOPs = 4 seq_q seq_k head_dim, half when causal): 0.77-0.87 of the peak for seq 1024-4096,
+// head_dim 64-128, causal or not (causal head_dim 64 lowest); float16 storage 0.7-0.8; a dense
+// bias or mask about 0.6 (applied element by element across the transposed tile); decoding
 // streams K and V at 18-29 GB/s (one core's read stream: 39 GB/s).
 #pragma once
 
