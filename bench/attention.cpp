@@ -147,14 +147,6 @@ void fma_peak(benchmark::State& state, int threads) {
                    std::to_string(simd::lanes<float, B>) + " lanes, exec=" + executor_name(threads));
 }
 
-template <std::size_t... K>
-float read_kernel(const float* x, std::size_t n, std::index_sequence<K...>) {
-    constexpr std::size_t L = simd::lanes<float, B>;
-    constexpr std::size_t U = sizeof...(K);
-    simd::batch<float, B> acc[U] = {simd::broadcast<B>(float(K) * 0.0f)...};
-    for (std::size_t i = 0; i < n; i += U * L) ((acc[K] += simd::load_aligned<B>(x + i + K * L)), ...);
-    return simd::reduce_add((acc[K] + ...));
-}
 
 constexpr std::size_t read_quantum = 16 * simd::lanes<float, B>;
 
@@ -172,7 +164,7 @@ void read_stream(benchmark::State& state, std::size_t bytes, int threads) {
     simd::aligned_vector<float> x(n, 1.0f);
     const gmk::executor exec = make_executor(threads);
     float sums[8] = {};
-    auto task = [&](std::size_t t) { sums[t] = read_kernel(x.data() + t * per, per, std::make_index_sequence<16>{}); };
+    auto task = [&](std::size_t t) { sums[t] = gmk_bench::read_kernel<B>(x.data() + t * per, per); };
     for (auto _ : state) {
         exec.run(static_cast<std::size_t>(threads), gmk::task_ref(task));
         benchmark::DoNotOptimize(sums);

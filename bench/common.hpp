@@ -10,10 +10,13 @@
 //     Words without '=' are free text for the reader.
 #pragma once
 
+#include <gmk/simd/simd.hpp>
+
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 namespace gmk_bench {
 
@@ -39,6 +42,23 @@ inline void set_rate(benchmark::State& state, const char* name, double per_itera
 inline void set_stream_rates(benchmark::State& state, double bytes, double items) {
     set_rate(state, "bytes/s", bytes);
     set_rate(state, "items/s", items);
+}
+
+/// The read stream's kernel: x[0..n) (aligned, n a multiple of 16 lanes) into 16 independent add
+/// chains, enough to issue two loads a cycle against a 3-4 cycle add latency, so the loads, not
+/// the adds, set the pace. Returns the sum (so the reads are not optimised away).
+template <class B, std::size_t... K>
+float read_kernel(const float* x, std::size_t n, std::index_sequence<K...>) {
+    namespace simd = gmk::simd;
+    constexpr std::size_t L = simd::lanes<float, B>;
+    constexpr std::size_t U = sizeof...(K);
+    simd::batch<float, B> acc[U] = {simd::broadcast<B>(float(K) * 0.0f)...};
+    for (std::size_t i = 0; i < n; i += U * L) ((acc[K] += simd::load_aligned<B>(x + i + K * L)), ...);
+    return simd::reduce_add((acc[K] + ...));
+}
+template <class B>
+float read_kernel(const float* x, std::size_t n) {
+    return read_kernel<B>(x, n, std::make_index_sequence<16>{});
 }
 
 }  // namespace gmk_bench

@@ -122,17 +122,7 @@ void triad(benchmark::State& state, std::size_t n, const char* level) {
 
 // ---- read stream -----------------------------------------------------------------------------
 
-// Reads x[0..n) into 16 independent add chains: enough to issue two loads a cycle against a
-// 3-4 cycle add latency, so the loads, not the adds, set the pace.
-template <std::size_t... K>
-float read_kernel(const float* x, std::size_t n, std::index_sequence<K...>) {
-    constexpr std::size_t L = simd::lanes<float, B>;
-    constexpr std::size_t U = sizeof...(K);
-    simd::batch<float, B> acc[U] = {simd::broadcast<B>(float(K) * 0.0f)...};
-    for (std::size_t i = 0; i < n; i += U * L) ((acc[K] += simd::load_aligned<B>(x + i + K * L)), ...);
-    return simd::reduce_add((acc[K] + ...));
-}
-
+// Reads x[0..n) with gmk_bench::read_kernel (16 independent add chains).
 void read(benchmark::State& state, std::size_t n, const char* level) {
     constexpr std::size_t L = simd::lanes<float, B>;
     if (n % (16 * L) != 0) {
@@ -141,7 +131,7 @@ void read(benchmark::State& state, std::size_t n, const char* level) {
     }
     simd::aligned_vector<float> x(n, 1.0f);
     for (auto _ : state) {
-        float r = read_kernel(x.data(), n, std::make_index_sequence<16>{});
+        float r = gmk_bench::read_kernel<B>(x.data(), n);
         benchmark::DoNotOptimize(r);
     }
     gmk_bench::set_stream_rates(state, double(sizeof(float)) * n, static_cast<double>(n));
