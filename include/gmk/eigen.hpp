@@ -7,7 +7,8 @@
 // Only compile-time vectors with unit inner stride convert implicitly to gmk::span: a matrix,
 // a row of a column-major matrix or a strided Map never converts silently.
 //
-// gmk::flash_attention over Eigen matrices (one head, row-major Q, K, V, O): <gmk/attention/eigen.hpp>.
+// gmk::flash_attention over Eigen matrices (one head, row-major Q, K, V, O): <gmk/attention/eigen.hpp>,
+// included at the end of this header.
 #pragma once
 
 // xsimd first: it includes the compiler's intrinsic headers under the one diagnostic guard gmk
@@ -76,3 +77,6 @@ auto as_matrix_view(D&& m) {
 }
 
 }  // namespace gmk
+
+// The attention overloads for Eigen matrices (after the adapters above, which they use).
+#include "attention/eigen.hpp"
