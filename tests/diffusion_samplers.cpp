@@ -747,8 +747,7 @@ TEST_CASE("sample: progress callback, early stop, image-to-image", "[diffusion][
     CHECK(noisy[0] == Approx(0.8 * 1.0 + 0.6 * 0.25).epsilon(1e-15));
     CHECK(noisy[1] == Approx(0.8 * -2.0 + 0.6 * 1.0).epsilon(1e-15));
     CHECK(noisy[2] == Approx(0.8 * 0.5 + 0.6 * -3.0).epsilon(1e-15));
-    // A strength-0.5 img2img run from an image drawn from the data converges to the data's
-    // posterior: with the exact denoiser at sigma 0 the result is finite and near the image.
+    // A strength-0.5 img2img run starts at img2img_start's step and takes the remaining steps.
     const std::size_t start = gmk::img2img_start(g.steps(), 0.5);
     std::vector<double> img(kN), zz = initial_x(1.0, 3), xi(kN);
     for (std::size_t i = 0; i < kN; ++i) img[i] = golden_mu(i) + kSd * zz[(i * 7) % kN];

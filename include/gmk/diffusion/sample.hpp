@@ -227,13 +227,6 @@ struct step_context {
     bool finite() const noexcept { return !simd::any(bad); }
 };
 
-template <class T>
-bool all_finite(const T* p, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i)
-        if (!std::isfinite(p[i])) return false;
-    return true;
-}
-
 }  // namespace detail
 
 /// Runs `sampler` over grid steps [options.start_step, N) on x in place. model: a gmk::make_model
@@ -281,7 +274,10 @@ sample_result sample(const Sampler& sampler, Model&& model, const noise_grid& gr
         result.model_calls = c.model_calls;
         if (c.check && !c.finite()) {
             const std::size_t out_size = (sampler.learned_variance() ? 2 : 1) * n;
-            const bool bad_model = !detail::all_finite(c.out, out_size);
+            // the first element that is NaN or inf (x - x is NaN only there)
+            const bool bad_model = simd::find_first<B>(out_size, simd::in(static_cast<const T*>(c.out)), [](const auto& v) {
+                                       return simd::isnan(v - v);
+                                   }) < out_size;
             throw non_finite_error(i, bad_model,
                                    std::string("gmk::sample: ") + Sampler::name + " step " + std::to_string(i) + " of " +
                                        std::to_string(grid.steps()) +
