@@ -513,8 +513,8 @@ GMK_INLINE V tanh_v(const V& x) noexcept {
 
 // Float scores are kept in base 2: Q is pre-scaled by scale * log2(e), so that P = 2^(s - m) and
 // lse = ln 2 * m + log l. 2^x for x <= 0 takes a rounding to the nearest integer k, a degree-6
-// polynomial of the rest (Cephes exp2f, relative error below 2e-7) and an exponent add: about
-// half the operations of a general exp, and the same bits on every backend with a fused FMA.
+// polynomial of the rest and an exponent add (simd::exp2_nonpositive): about half the operations
+// of a general exp, and the same bits on every backend with a fused FMA.
 // Double scores stay natural (simd::exp).
 template <class T>
 inline constexpr bool base2 = std::is_same_v<T, float>;
@@ -527,33 +527,10 @@ constexpr T natural_unit() noexcept {  // natural scores are scores times this
     return base2<T> ? T(0.6931471805599453) : T(1);
 }
 
-// 2^x for float x <= 0, -inf (0) and NaN (NaN); results below 2^-125 are flushed to 0 (they
-// weigh less than 2^-125 against the row maximum's 1 in the softmax sum).
-template <class V>
-GMK_INLINE V exp2_nonpositive(const V& x) noexcept {
-    using T = typename V::value_type;
-    static_assert(std::is_same_v<T, float>, "exp2_nonpositive: float only");
-    const V xc = simd::max(x, V(T(-126)));      // -inf -> -126; NaN stays NaN
-    const V magic(T(0x1.8p23));                  // x + 1.5 * 2^23 rounds x to an integer k
-    const V t = xc + magic;                      // ... held in the low bits of t
-    const V f = xc - (t - magic);                // x - k, in [-1/2, 1/2]
-    V p(T(1.535336188319500e-4));
-    p = simd::fma(p, f, V(T(1.339887440266574e-3)));
-    p = simd::fma(p, f, V(T(9.618437357674640e-3)));
-    p = simd::fma(p, f, V(T(5.550332471162809e-2)));
-    p = simd::fma(p, f, V(T(2.402264791363012e-1)));
-    p = simd::fma(p, f, V(T(6.931472028550421e-1)));
-    p = simd::fma(p, f, V(T(1)));                // 2^f
-    // 2^k 2^f: add k to the exponent field (unsigned: the wrap-around is the subtraction).
-    const auto k = simd::bitcast<std::uint32_t>(t) << 23;
-    const V r = simd::bitcast<T>(simd::bitcast<std::uint32_t>(p) + k);
-    return simd::select(x < V(T(-125)), V(T(0)), r);
-}
-
 // e^x (double) or 2^x (float) for x <= 0: the weight of a score x below the running max.
 template <class V>
 GMK_INLINE V exp_score(const V& x) noexcept {
-    if constexpr (base2<typename V::value_type>) return exp2_nonpositive(x);
+    if constexpr (base2<typename V::value_type>) return simd::exp2_nonpositive(x);
     else return simd::exp(x);
 }
 
