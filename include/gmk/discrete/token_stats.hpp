@@ -33,7 +33,8 @@
 // the tokens whose logit is at least the k-th largest (ties at the k-th value all stay). Both
 // keep a prefix of the order, so together they keep the shorter one. The cut is found from a
 // histogram of the weights (2048 bins of width 1/8 in (l - max) / T) and a sort of the one bin
-// it falls in; the kept tokens are then summed again.
+// it falls in (rows of up to 2048 tokens are simply sorted); the kept tokens are then summed
+// again.
 #pragma once
 
 #include <algorithm>
@@ -124,9 +125,9 @@ std::size_t chunk_size(std::size_t vocab) noexcept {
 // One chunk relative to its own maximum c: s = sum w, sy = sum w y, raw = sum exp(l - c) (when
 // the tempered and raw weights differ), in the scale of `unit`.
 template <class T>
-struct chunk_sum {
-    T max = neg_inf<T>;
-    double s = 0, sy = 0, raw = 0;
+struct chunk_sum {  // no initialisers: a row's array of them is filled as the row is read
+    T max;
+    double s, sy, raw;
 };
 
 // The kept-set cut: keep l > value, or l == value with index <= index.
@@ -243,8 +244,7 @@ std::size_t row_pass(const T* x, std::size_t vocab, span<const token> suppress, 
             merge_top2(l2[j], c1, c2);
         }
         chunk_sum<T>& cs = chunks[nc];
-        cs = chunk_sum<T>{};
-        cs.max = c1;
+        cs = chunk_sum<T>{c1, 0, 0, 0};
         if (c1 == neg_inf<T>) {  // nothing finite here (a NaN among -inf still poisons the row)
             for_each_run(lo, hi, suppress, [&](std::size_t a, std::size_t n) {
                 if (simd::find_first<B>(n, simd::in(x + a), [](const auto& v) { return simd::isnan(v); }) < n)
@@ -321,10 +321,11 @@ struct filter_scratch {
     }
 };
 
+// The bin of logit l among nb bins (one bin: a short row is simply sorted).
 template <class T>
-std::size_t bin_of(T l, T m, double inv_t) noexcept {
+std::size_t bin_of(T l, T m, double inv_t, std::size_t nb) noexcept {
     const double b = (double(m) - double(l)) * inv_t * filter_scratch<T>::per_unit;  // >= 0
-    return b < double(filter_scratch<T>::bins - 1) ? static_cast<std::size_t>(b) : filter_scratch<T>::bins - 1;
+    return b < double(nb - 1) ? static_cast<std::size_t>(b) : nb - 1;
 }
 
 // The cut of Dream's top-p then top-k on the row (tempered weights w_v = exp((l_v - m) / T)),
@@ -333,14 +334,15 @@ template <class T>
 cut<T> filter_cut(const T* x, std::size_t vocab, span<const token> suppress, T m, double inv_t, double top_p,
                   std::size_t top_k, std::size_t& kept) {
     filter_scratch<T>& fs = filter_scratch<T>::local();
-    std::fill(fs.mass.begin(), fs.mass.end(), 0.0);
-    std::fill(fs.count.begin(), fs.count.end(), std::size_t(0));
+    const std::size_t nb = vocab <= fs.bins ? 1 : fs.bins;
+    std::fill(fs.mass.begin(), fs.mass.begin() + nb, 0.0);
+    std::fill(fs.count.begin(), fs.count.begin() + nb, std::size_t(0));
     const double sc = inv_t * unit<T>;
     std::size_t finite = 0;
     for_each_run(0, vocab, suppress, [&](std::size_t a, std::size_t n) {
         for (std::size_t i = a; i < a + n; ++i) {
             if (!(x[i] > neg_inf<T>)) continue;
-            const std::size_t b = bin_of(x[i], m, inv_t);
+            const std::size_t b = bin_of(x[i], m, inv_t, nb);
             fs.mass[b] += double(weight_scalar(T((x[i] - m) * T(sc))));
             ++fs.count[b];
             ++finite;
@@ -351,7 +353,7 @@ cut<T> filter_cut(const T* x, std::size_t vocab, span<const token> suppress, T m
         fs.members.clear();
         for_each_run(0, vocab, suppress, [&](std::size_t a, std::size_t n) {
             for (std::size_t i = a; i < a + n; ++i)
-                if (x[i] > neg_inf<T> && bin_of(x[i], m, inv_t) == b) fs.members.emplace_back(x[i], i);
+                if (x[i] > neg_inf<T> && bin_of(x[i], m, inv_t, nb) == b) fs.members.emplace_back(x[i], i);
         });
         std::sort(fs.members.begin(), fs.members.end(),
                   [](const auto& p, const auto& q) { return p.first > q.first || (p.first == q.first && p.second < q.second); });
@@ -362,11 +364,11 @@ cut<T> filter_cut(const T* x, std::size_t vocab, span<const token> suppress, T m
         // The bins' own total (double sums of the same weights the walk adds): the comparison
         // with top_p then sees one accumulation, not two that round differently.
         double bins_total = 0;
-        for (double x : fs.mass) bins_total += x;
+        for (std::size_t b = 0; b < nb; ++b) bins_total += fs.mass[b];
         const double target = top_p * bins_total;
         double cum = 0;
         std::size_t rank = 0;
-        for (std::size_t b = 0; b < fs.bins; ++b) {
+        for (std::size_t b = 0; b < nb; ++b) {
             if (cum + fs.mass[b] <= target) {
                 cum += fs.mass[b];
                 rank += fs.count[b];
@@ -387,7 +389,7 @@ cut<T> filter_cut(const T* x, std::size_t vocab, span<const token> suppress, T m
     }
     if (top_k > 0 && top_k < best_rank) {
         std::size_t rank = 0;
-        for (std::size_t b = 0; b < fs.bins; ++b) {
+        for (std::size_t b = 0; b < nb; ++b) {
             if (rank + fs.count[b] < top_k) {
                 rank += fs.count[b];
                 continue;
