@@ -285,3 +285,216 @@ TEST_CASE("Dream's timesteps are torch.linspace's float32 values", "[discrete]")
         }
     }
 }
+
+TEST_CASE("transfer counts: LLaDA's front-loaded remainder and Dream's truncated float32 product", "[discrete]") {
+    // 10 masks over 4 steps: 3, 3, 2, 2; over 12 steps: ten 1s then two 0s.
+    const std::size_t a[] = {3, 3, 2, 2};
+    for (std::size_t j = 0; j < 4; ++j) CHECK(gd::linear_transfer_count(10, 4, j) == a[j]);
+    std::size_t sum = 0;
+    for (std::size_t j = 0; j < 12; ++j) sum += gd::linear_transfer_count(10, 12, j);
+    CHECK(sum == 10);
+    CHECK(gd::linear_transfer_count(10, 12, 9) == 1);
+    CHECK(gd::linear_transfer_count(10, 12, 10) == 0);
+    // Dream: 16 masks at step 0 of 16 commit int(16 * (1 - t1 / t0)) = 0 (the reference's count).
+    std::vector<float> ts(17);
+    gd::dream_timesteps(16, 1e-3, ts);
+    CHECK(gd::dream_transfer_count(16, ts, 0) == 0);
+    CHECK(gd::dream_transfer_count(5, ts, 15) == 5);  // the last step takes all
+    CHECK(gd::dream_transfer_fraction(ts, 15) == 1.0f);
+    gt::require_throws_naming([] { gd::linear_transfer_count(4, 0, 0); }, "steps");
+    gt::require_throws_naming([] { gd::linear_transfer_count(4, 2, 2); }, "step");
+    std::vector<float> bad(3);
+    gt::require_throws_naming([&] { gd::dream_timesteps(4, 1e-3, bad); }, "out.size()");
+    gt::require_throws_naming([&] { gd::dream_timesteps(2, 0, bad); }, "eps");
+}
+
+TEST_CASE("selections: top-k with ties to the lower position, threshold, sampled without replacement", "[discrete]") {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const std::vector<double> c = {0.5, -inf, 0.9, 0.5, nan, 0.9, 0.1, 0.5};
+    std::vector<std::size_t> order(c.size());
+    REQUIRE(gd::select_top_k<double>(c, 4, order) == 4);
+    CHECK(order[0] == 2);
+    CHECK(order[1] == 5);
+    CHECK(order[2] == 0);
+    CHECK(order[3] == 3);
+    CHECK(gd::select_top_k<double>(c, 100, order) == 6);  // -inf and NaN are not candidates
+    CHECK(gd::select_top_k<double>(c, 0, order) == 0);
+    // Threshold: >= tau kept (0.5 == tau), and at least the top one.
+    REQUIRE(gd::select_threshold<double>(c, 0.5, order) == 5);
+    CHECK(order[0] == 2);
+    CHECK(order[1] == 5);
+    CHECK(order[2] == 0);
+    CHECK(order[4] == 7);
+    REQUIRE(gd::select_threshold<double>(c, 1.0, order) == 1);
+    CHECK(order[0] == 2);
+    const std::vector<double> none(4, -inf);
+    CHECK(gd::select_threshold<double>(none, 0.9, order) == 0);
+    gt::require_throws_naming([&] { gd::select_threshold<double>(c, 0.0, order); }, "tau");
+    gt::require_throws_naming([&] { gd::select_threshold<double>(c, 1.5, order); }, "tau");
+    std::vector<std::size_t> small(3);
+    gt::require_throws_naming([&] { gd::select_top_k<double>(c, 1, small); }, "order.size()");
+
+    // Sampled: the first pick of select_sampled follows softmax(c / temperature) (chi-square),
+    // and the k picks are distinct candidates.
+    const std::vector<float> conf = {0.9f, 0.2f, -std::numeric_limits<float>::infinity(), 0.7f, 0.4f, 0.95f};
+    const double temp = 0.3;
+    std::vector<double> p(conf.size(), 0.0);
+    double z = 0;
+    for (std::size_t i = 0; i < conf.size(); ++i)
+        if (i != 2) z += (p[i] = std::exp(double(conf[i]) / temp));
+    for (double& x : p) x /= z;
+    const std::size_t N = 40000;
+    std::vector<std::size_t> first(conf.size());
+    std::vector<double> e(conf.size());
+    const gmk::random::philox_stream s(9, 1);
+    for (std::size_t j = 0; j < N; ++j) {
+        gmk::random::uniform_fill(s, j * e.size(), e.data(), e.size(), gmk::random::interval::open);
+        for (double& x : e) x = -std::log(x);
+        REQUIRE(gd::select_sampled<float>(conf, temp, 3, e, order) == 3);
+        CHECK_FALSE((order[0] == order[1] || order[1] == order[2] || order[0] == order[2]));
+        CHECK(order[0] != 2);
+        ++first[order[0]];
+    }
+    double stat = 0;
+    for (std::size_t i = 0; i < conf.size(); ++i)
+        if (p[i] > 0) stat += (double(first[i]) - p[i] * N) * (double(first[i]) - p[i] * N) / (p[i] * N);
+    CHECK(stat < 33.0);  // chi-square, 4 degrees of freedom, upper tail 1e-6
+    gt::require_throws_naming([&] { gd::select_sampled<float>(conf, 0.0, 1, e, order); }, "temperature");
+}
+
+namespace {
+
+// A model that prefers token (position * 7 + 3) % V at every position, more strongly near the
+// start, with a token (V - 1, "end of text") that would win everywhere unless suppressed.
+struct preference_model {
+    std::size_t V;
+    std::size_t calls = 0;
+    template <class T>
+    void operator()(const token* x, std::size_t batch, std::size_t L, T* out) {
+        ++calls;
+        for (std::size_t b = 0; b < batch; ++b)
+            for (std::size_t i = 0; i < L; ++i) {
+                T* row = out + (b * L + i) * V;
+                for (std::size_t v = 0; v < V; ++v) row[v] = T(std::sin(double(v * 13 + i * 5 + std::size_t(x[b * L + i]))));
+                row[(i * 7 + 3) % V] += T(4.0 / (1.0 + double(i)));
+                row[V - 1] = T(10);
+            }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("generate: suppression, callback, early stop, draws that do not depend on threads", "[discrete]") {
+    const std::size_t V = 40;
+    const token M = 38, eot = token(V - 1);
+    const std::vector<token> prompt = {1, 2, 3};
+    gd::generate_options o = gd::llada(V, M, 12, 4, 6);
+    o.suppress = {eot, M};
+    preference_model model{V};
+    std::vector<std::size_t> committed_per_step;
+    std::vector<token> last;
+    const auto out = gd::generate(model, prompt, o, gd::no_draws{}, [&](const gd::step_info<float>& s) {
+        committed_per_step.push_back(s.committed.size());
+        last.assign(s.tokens.begin(), s.tokens.end());
+        CHECK(s.block == s.step / 2);
+    });
+    REQUIRE(out.size() == 15);
+    CHECK(std::equal(prompt.begin(), prompt.end(), out.begin()));
+    for (std::size_t i = 3; i < 15; ++i) {
+        CHECK(out[i] != eot);
+        CHECK(out[i] != M);
+    }
+    CHECK(committed_per_step == std::vector<std::size_t>{2, 2, 2, 2, 2, 2});
+    CHECK(last == out);
+    CHECK(model.calls == 6);
+
+    // Steps beyond the masks are not run: 12 tokens with 24 steps in 3 blocks call the model 12 times.
+    o.steps = 24;
+    o.block_length = 4;
+    model.calls = 0;
+    gd::generate(model, prompt, o);
+    CHECK(model.calls == 12);
+
+    // Returning false stops the loop with the tokens as they are.
+    std::size_t seen = 0;
+    const auto partial = gd::generate(model, prompt, o, gd::no_draws{}, [&](const gd::step_info<float>& s) {
+        ++seen;
+        return s.step < 2;
+    });
+    CHECK(seen == 3);
+    CHECK(std::count(partial.begin(), partial.end(), M) == 12 - 3);
+
+    // T > 0 with random remasking and CFG: the same tokens on 1 and 2 threads, and for a reused
+    // workspace; a different seed gives a different answer.
+    o = gd::llada(V, M, 12, 4, 6, true);
+    o.method = gd::token_sampling::inverse_cdf;
+    o.temperature = 0.8;
+    o.cfg_scale = 0.5;
+    o.suppress = {eot};
+    gd::generate_workspace<float> w;
+    const auto a = gd::generate(model, prompt, o, gd::philox_draws(5), gd::detail::gen::ignore_step{}, gmk::executor(), &w);
+    const auto b = gd::generate(model, prompt, o, gd::philox_draws(5), gd::detail::gen::ignore_step{}, gt::threaded_executor(2), &w);
+    const auto c = gd::generate(model, prompt, o, gd::philox_draws(6));
+    CHECK(a == b);
+    CHECK(a != c);
+    CHECK(std::count(a.begin(), a.end(), M) == 0);
+    // The same options on every backend give the same tokens (the draws are the backend's only
+    // difference, and the inverse CDF of well-separated weights does not see rounding).
+    gt::for_each_backend([&](auto be) {
+        using B = decltype(be);
+        INFO(simd::backend_name<B>());
+        CHECK(gd::generate<B>(model, prompt, o, gd::philox_draws(5)) == a);
+    });
+    // Draws are required when the options need them.
+    CHECK_THROWS_AS(gd::generate(model, prompt, o), std::invalid_argument);
+}
+
+TEST_CASE("generate rejects bad options and reports non-finite logits", "[discrete]") {
+    const std::size_t V = 40;
+    preference_model model{V};
+    const std::vector<token> prompt = {1, 2, 3};
+    const auto run = [&](const gd::generate_options& o) { gd::generate(model, prompt, o, gd::philox_draws(1)); };
+    gd::generate_options o = gd::llada(V, 38, 12, 5, 6);
+    gt::require_throws_naming([&] { run(o); }, "gen_length");  // not a multiple of block_length
+    o = gd::llada(V, 38, 12, 4, 7);
+    gt::require_throws_naming([&] { run(o); }, "steps");  // 3 blocks
+    o = gd::llada(0, 0, 12, 4, 6);
+    gt::require_throws_naming([&] { run(o); }, "vocab");
+    o = gd::llada(V, 40, 12, 4, 6);
+    gt::require_throws_naming([&] { run(o); }, "mask_id");
+    o = gd::llada(V, -1, 12, 4, 6);
+    gt::require_throws_naming([&] { run(o); }, "mask_id");
+    o = gd::fast_dllm(V, 38, 12, 4, 0.0);
+    gt::require_throws_naming([&] { run(o); }, "threshold");
+    o = gd::fast_dllm(V, 38, 12, 4, 1.01);
+    gt::require_throws_naming([&] { run(o); }, "threshold");
+    o = gd::dream(V, 38, 12, 6);
+    o.top_p = 0;
+    gt::require_throws_naming([&] { run(o); }, "top_p");
+    o = gd::dream(V, 38, 12, 6);
+    o.temperature = -0.5;
+    gt::require_throws_naming([&] { run(o); }, "temperature");
+    o = gd::dream(V, 38, 12, 6);
+    o.suppress = {40};
+    gt::require_throws_naming([&] { run(o); }, "suppress[i]");
+    o = gd::dream(V, 38, 12, 0);
+    gt::require_throws_naming([&] { run(o); }, "steps");
+    o = gd::dream(V, 38, 0, 6);
+    gt::require_throws_naming([&] { run(o); }, "gen_length");
+    o = gd::dream(V, 38, 12, 6);
+    const std::vector<token> masked_prompt = {1, 38};
+    gt::require_throws_naming([&] { gd::generate(model, masked_prompt, o); }, "prompt[i]");
+
+    // A NaN row from the model: std::domain_error naming the step and the position.
+    const auto nan_model = [](const token*, std::size_t batch, std::size_t L, float* out) {
+        std::fill(out, out + batch * L * 40, 0.5f);
+        out[(L - 1) * 40 + 7] = std::numeric_limits<float>::quiet_NaN();
+    };
+    o = gd::llada(V, 38, 12, 12, 6);
+    try {
+        gd::generate(nan_model, prompt, o);
+        FAIL("no exception");
+    } catch (const std::domain_error& e) {
+        CHECK(std::string(e.what()).find("step 0, position 14") != std::string::npos);
+    }
+}
