@@ -867,16 +867,7 @@ void pv_row_any(std::size_t cn, const T* p, std::size_t nk, const T* v, std::siz
     ((cn == CN + 1 ? pv_row<B, T, CN + 1>(p, nk, v, ldv, o, alpha) : void()), ...);
 }
 
-// Asks for the cache lines of `bytes` bytes at p (a hint; no effect on results).
-GMK_INLINE void prefetch(const void* p, std::size_t bytes) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    const char* c = static_cast<const char*>(p);
-    for (std::size_t at = 0; at < bytes; at += 64) __builtin_prefetch(c + at);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
+using simd::prefetch;
 
 // s[j] = q . k_j for j < nk (q and the rows of k: nv vectors each). With `ahead`, also prefetches
 // rows j of two other arrays (the V block, the next K block): a K block and a V block alternate,

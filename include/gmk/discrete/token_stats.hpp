@@ -11,8 +11,8 @@
 // 256 chunks). Each chunk is read twice: once from memory for its maximum and its two largest
 // values per lane, once from L1 for sum exp((l - c) / T) and sum exp(.)(l - c) / T relative to
 // the chunk maximum c. Chunk results are combined exactly (one rescaling per chunk), so the whole
-// row streams through once from memory with its exponentials computed while the next chunk is
-// being fetched. Floats take exponentials in base 2 (simd::exp2_nonpositive: about half the
+// row streams through once from memory, the next chunk prefetched while this one's exponentials
+// are computed. Floats take exponentials in base 2 (simd::exp2_nonpositive: about half the
 // operations of a general exp, relative error below 2e-7); doubles use simd::exp.
 //
 // Sampling (T > 0), three ways (token_sampling):
@@ -31,10 +31,11 @@
 // ties by index. top-p keeps every token whose preceding mass in that order is at most top_p
 // (so the smallest prefix whose mass exceeds top_p; the first token always stays); top-k keeps
 // the tokens whose logit is at least the k-th largest (ties at the k-th value all stay). Both
-// keep a prefix of the order, so together they keep the shorter one. The cut is found from a
-// histogram of the weights (2048 bins of width 1/8 in (l - max) / T) and a sort of the one bin
-// it falls in (rows of up to 2048 tokens are simply sorted); the kept tokens are then summed
-// again.
+// keep a prefix of the order, so together they keep the shorter one. top-p's cut is exact to the
+// rounding of the row's mass (a float row sum carries a few 1e-7 of it, as Dream's float32
+// cumulative sum does): tokens lighter than that at the boundary may fall either way. top-p sorts only the
+// tokens heavy enough to matter, top-k keeps a k-entry heap (see filter_cut); the kept tokens
+// are then summed again.
 #pragma once
 
 #include <algorithm>
@@ -97,20 +98,31 @@ namespace detail::vocab {
 template <class T>
 inline constexpr T neg_inf = -std::numeric_limits<T>::infinity();
 
-// Weights are exp((l - c) / T) = 2^(y) with y = (l - c) * scale, scale = log2(e) / T for floats
-// (simd::exp2_nonpositive), or e^y with scale = 1 / T for doubles (simd::exp).
+// Weights are exp((l - c) / T) = 2^y with y = (l - c) * scale, scale = log2(e) / T for floats,
+// or e^y with scale = 1 / T for doubles (simd::exp). Float exponents are clamped at -126 first
+// (simd::exp2_in_range): a weight below 2^-126 of the row maximum counts as 2^-126, which no
+// float sum of fewer than 2^100 weights can see, and the clamped y is what the entropy sum
+// multiplies (so -inf logits add 0 * y = 0, never NaN). The draws skip -inf logits explicitly.
 template <class T>
 inline constexpr double unit = std::is_same_v<T, float> ? 1.4426950408889634 : 1.0;  // log2(e) or 1
 
 template <class V>
-GMK_INLINE V weight(const V& y) noexcept {
-    if constexpr (std::is_same_v<typename V::value_type, float>) return simd::exp2_nonpositive(y);
-    else return simd::exp(y);
+GMK_INLINE V clamp_exponent(const V& y) noexcept {
+    using T = typename V::value_type;
+    if constexpr (std::is_same_v<T, float>) return simd::max(y, V(T(-126)));  // NaN stays NaN
+    else return simd::max(y, V(std::numeric_limits<T>::lowest()));
+}
+
+template <class V>
+GMK_INLINE V weight(const V& yc) noexcept {  // yc = clamp_exponent(y)
+    if constexpr (std::is_same_v<typename V::value_type, float>) return simd::exp2_in_range(yc);
+    else return simd::exp(yc);
 }
 
 template <class T>
 T weight_scalar(T y) noexcept {
-    return weight(simd::batch<T, simd::scalar>(y)).value;
+    using V = simd::batch<T, simd::scalar>;
+    return weight(clamp_exponent(V(y))).value;
 }
 
 inline constexpr std::size_t max_chunks = 256;
@@ -177,10 +189,10 @@ GMK_INLINE void top2_lanes(const T* x, std::size_t n, simd::batch<T, B>& m1, sim
 // the tokens before the cut k.
 template <class B, bool Dual, bool Filtered, class T>
 GMK_INLINE void weigh(const T* x, std::size_t n, std::size_t first, T c, T scale, T raw_scale, const cut<T>& k,
-                      simd::batch<T, B> (&acc)[4][3]) noexcept {
+                      const T* ahead, simd::batch<T, B> (&acc)[4][3]) noexcept {
     using V = simd::batch<T, B>;
     constexpr std::size_t L = V::size;
-    const V cv(c), sc(scale), rsc(raw_scale), lowest(std::numeric_limits<T>::lowest());
+    const V cv(c), sc(scale), rsc(raw_scale);
     const auto one = [&](const V& l0, std::size_t at, V (&a)[3]) {
         V l = l0;
         if constexpr (Filtered) {
@@ -189,22 +201,24 @@ GMK_INLINE void weigh(const T* x, std::size_t n, std::size_t first, T c, T scale
             l = simd::select(keep, l, V(neg_inf<T>));
         }
         const V d = l - cv;
-        const V y = d * sc;
+        const V y = clamp_exponent(d * sc);
         const V w = weight(y);
         a[0] = a[0] + w;
-        a[1] = simd::fma(w, simd::max(y, lowest), a[1]);  // w y, with 0 (not NaN) where y = -inf
-        if constexpr (Dual) a[2] = a[2] + weight(d * rsc);
+        a[1] = simd::fma(w, y, a[1]);
+        if constexpr (Dual) a[2] = a[2] + weight(clamp_exponent(d * rsc));
     };
     std::size_t at = 0;
-    for (; at + 4 * L <= n; at += 4 * L)
+    for (; at + 4 * L <= n; at += 4 * L) {
+        simd::prefetch(ahead + at, 4 * L * sizeof(T));  // the next chunk, while this one computes
         for (std::size_t u = 0; u < 4; ++u) one(simd::load<B>(x + at + u * L), at + u * L, acc[u]);
-    for (std::size_t u = 0; at < n; at += L, u = (u + 1) % 4) {
+    }
+    for (; at < n; at += L) {  // (constant indices only: the accumulators stay in registers)
         if (at + L <= n) {
-            one(simd::load<B>(x + at), at, acc[u]);
+            one(simd::load<B>(x + at), at, acc[0]);
         } else {
             alignas(64) T buf[L];
             for (std::size_t j = 0; j < L; ++j) buf[j] = at + j < n ? x[at + j] : neg_inf<T>;
-            one(simd::load<B>(buf), at, acc[u]);
+            one(simd::load<B>(buf), at, acc[0]);
         }
     }
 }
@@ -269,7 +283,7 @@ std::size_t row_pass(const T* x, std::size_t vocab, span<const token> suppress, 
         for (auto& a : acc)
             for (auto& v : a) v = V(T(0));
         for_each_run(lo, hi, suppress, [&](std::size_t a, std::size_t n) {
-            weigh<B, Dual, Filtered>(x + a, n, a, c1, scale, raw_scale, k, acc);
+            weigh<B, Dual, Filtered>(x + a, n, a, c1, scale, raw_scale, k, x + a + C, acc);
         });
         const auto total = [&](std::size_t j) { return double(simd::reduce_add((acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]))); };
         cs.s = total(0);
@@ -306,14 +320,14 @@ row_sum<T> combine(const chunk_sum<T>* chunks, std::size_t nc, T m, double scale
     return r;
 }
 
-// The thread's scratch for the filters: the weight histogram and one bin's tokens.
+// The thread's scratch for the filters: the candidates of the top-p walk and the top-k heap.
 template <class T>
 struct filter_scratch {
     static constexpr std::size_t bins = 2048;
-    static constexpr double per_unit = 8;  // bins per unit of (l - max) / T
-    std::vector<double> mass = std::vector<double>(bins);
-    std::vector<std::size_t> count = std::vector<std::size_t>(bins);
     std::vector<std::pair<T, std::size_t>> members;
+    std::vector<T> heap;
+    std::vector<double> mass;
+    std::vector<std::size_t> count;
 
     static filter_scratch& local() {
         thread_local filter_scratch s;
@@ -321,90 +335,110 @@ struct filter_scratch {
     }
 };
 
-// The bin of logit l among nb bins (one bin: a short row is simply sorted).
-template <class T>
-std::size_t bin_of(T l, T m, double inv_t, std::size_t nb) noexcept {
-    const double b = (double(m) - double(l)) * inv_t * filter_scratch<T>::per_unit;  // >= 0
-    return b < double(nb - 1) ? static_cast<std::size_t>(b) : nb - 1;
+// Calls f(v, i) for every finite logit, not suppressed, that is > floor; the vector compare
+// skips the rest (nearly all of a row, for a high floor).
+template <class B, class T, class F>
+void for_each_above(const T* x, std::size_t vocab, span<const token> suppress, const T& floor, F&& f) {
+    using V = simd::batch<T, B>;
+    constexpr std::size_t L = V::size;
+    for_each_run(0, vocab, suppress, [&](std::size_t a, std::size_t n) {
+        std::size_t at = a;
+        for (; at + L <= a + n; at += L)
+            if (simd::any(simd::load<B>(x + at) > V(floor)))
+                for (std::size_t j = at; j < at + L; ++j)
+                    if (x[j] > floor) f(x[j], j);
+        for (; at < a + n; ++at)
+            if (x[at] > floor) f(x[at], at);
+    });
 }
 
-// The cut of Dream's top-p then top-k on the row (tempered weights w_v = exp((l_v - m) / T)),
-// and the number of tokens it keeps. Ties in index order.
-template <class T>
-cut<T> filter_cut(const T* x, std::size_t vocab, span<const token> suppress, T m, double inv_t, double top_p,
-                  std::size_t top_k, std::size_t& kept) {
+// The cut of Dream's top-p then top-k on the row and the number of tokens it keeps; ties in
+// index order. Weights are w_v = exp((l_v - m) / T), w_total their sum.
+//   top-p: a token whose weight is below theta = (1 - top_p) w_total / (2 V) lies past the cut
+//   (all such tokens together weigh less than half the mass top-p removes), so only the tokens
+//   at or above it are sorted and walked: few, for the peaked rows of a language model (many:
+//   they are binned by weight first and only the bin holding the cut is sorted).
+//   top-k: the k-th largest logit by a k-entry min-heap, fed only by the vector lanes above
+//   its current minimum.
+template <class B, class T>
+cut<T> filter_cut(const T* x, std::size_t vocab, span<const token> suppress, T m, double inv_t, double w_total,
+                  double top_p, std::size_t top_k, std::size_t& kept) {
     filter_scratch<T>& fs = filter_scratch<T>::local();
-    const std::size_t nb = vocab <= fs.bins ? 1 : fs.bins;
-    std::fill(fs.mass.begin(), fs.mass.begin() + nb, 0.0);
-    std::fill(fs.count.begin(), fs.count.begin() + nb, std::size_t(0));
     const double sc = inv_t * unit<T>;
-    std::size_t finite = 0;
-    for_each_run(0, vocab, suppress, [&](std::size_t a, std::size_t n) {
-        for (std::size_t i = a; i < a + n; ++i) {
-            if (!(x[i] > neg_inf<T>)) continue;
-            const std::size_t b = bin_of(x[i], m, inv_t, nb);
-            fs.mass[b] += double(weight_scalar(T((x[i] - m) * T(sc))));
-            ++fs.count[b];
-            ++finite;
-        }
-    });
-    // The tokens of bin b, in the order (logit descending, index ascending).
-    const auto gather = [&](std::size_t b) {
-        fs.members.clear();
-        for_each_run(0, vocab, suppress, [&](std::size_t a, std::size_t n) {
-            for (std::size_t i = a; i < a + n; ++i)
-                if (x[i] > neg_inf<T> && bin_of(x[i], m, inv_t, nb) == b) fs.members.emplace_back(x[i], i);
-        });
-        std::sort(fs.members.begin(), fs.members.end(),
-                  [](const auto& p, const auto& q) { return p.first > q.first || (p.first == q.first && p.second < q.second); });
-    };
+    const auto weight_of = [&](T v) { return double(weight_scalar(T((v - m) * T(sc)))); };
+    const auto order = [](const auto& p, const auto& q) { return p.first > q.first || (p.first == q.first && p.second < q.second); };
     cut<T> best;  // keeps everything
-    std::size_t best_rank = finite;
+    std::size_t best_rank = std::numeric_limits<std::size_t>::max();
     if (top_p < 1) {
-        // The bins' own total (double sums of the same weights the walk adds): the comparison
-        // with top_p then sees one accumulation, not two that round differently.
-        double bins_total = 0;
-        for (std::size_t b = 0; b < nb; ++b) bins_total += fs.mass[b];
-        const double target = top_p * bins_total;
+        const double theta = (1 - top_p) * w_total / (2 * double(vocab));
+        const double floor_d = double(m) + std::log(theta) / inv_t;  // weight(floor) = theta
+        const T floor = floor_d > double(std::numeric_limits<T>::lowest()) ? T(floor_d) : neg_inf<T>;
+        fs.members.clear();
+        for_each_above<B>(x, vocab, suppress, std::nextafter(floor, neg_inf<T>), [&](T v, std::size_t i) { fs.members.emplace_back(v, i); });
+        const double target = top_p * w_total;
         double cum = 0;
         std::size_t rank = 0;
-        for (std::size_t b = 0; b < nb; ++b) {
-            if (cum + fs.mass[b] <= target) {
-                cum += fs.mass[b];
-                rank += fs.count[b];
-                continue;
-            }
-            gather(b);  // the first token whose preceding mass exceeds target is here or after it
-            cut<T> c{fs.members.front().first, fs.members.front().second};
+        auto first = fs.members.begin(), last = fs.members.end();
+        if (fs.members.size() > 4096) {
+            // Many candidates (a flat row): bin them by weight (8 bins per unit of (m - l) / T),
+            // keep the bins wholly before the crossing, and sort only the bin it falls in.
+            auto& mass = fs.mass;
+            auto& count = fs.count;
+            mass.assign(fs.bins, 0.0);
+            count.assign(fs.bins, 0);
+            const auto bin = [&](T v) {
+                const double b = (double(m) - double(v)) * inv_t * 8;
+                return b < double(fs.bins - 1) ? std::size_t(b) : fs.bins - 1;
+            };
             for (const auto& [v, i] : fs.members) {
-                if (cum > target) break;
-                c = {v, i};
-                ++rank;
-                cum += double(weight_scalar(T((v - m) * T(sc))));
+                mass[bin(v)] += weight_of(v);
+                ++count[bin(v)];
             }
-            best = c;
-            best_rank = rank;
-            break;
+            std::size_t b = 0;
+            for (; b + 1 < fs.bins && cum + mass[b] <= target; ++b) {
+                cum += mass[b];
+                rank += count[b];
+            }
+            last = std::partition(first, last, [&](const auto& p) { return bin(p.first) == b; });
         }
+        std::sort(first, last, order);
+        for (auto it = first; it != last; ++it) {
+            if (cum > target) break;  // the first token whose preceding mass exceeds top_p: cut before it
+            best = {it->first, it->second};
+            ++rank;
+            cum += weight_of(it->first);
+        }
+        if (cum > target) best_rank = rank;
+        else best = cut<T>{};  // the walk never passed top_p (rounding at top_p near 1): no cut
     }
     if (top_k > 0 && top_k < best_rank) {
-        std::size_t rank = 0;
-        for (std::size_t b = 0; b < nb; ++b) {
-            if (rank + fs.count[b] < top_k) {
-                rank += fs.count[b];
-                continue;
+        auto& h = fs.heap;  // min-heap of the k largest logits seen
+        h.clear();
+        const auto greater = std::greater<T>();
+        for_each_above<B>(x, vocab, suppress, neg_inf<T>, [&](T v, std::size_t) {
+            if (h.size() < top_k) {
+                h.push_back(v);
+                std::push_heap(h.begin(), h.end(), greater);
+            } else if (v > h.front()) {
+                std::pop_heap(h.begin(), h.end(), greater);
+                h.back() = v;
+                std::push_heap(h.begin(), h.end(), greater);
             }
-            gather(b);
-            const T kth = fs.members[top_k - rank - 1].first;
-            std::size_t ties = rank;  // tokens with a logit >= the k-th
-            while (ties < rank + fs.members.size() && fs.members[ties - rank].first >= kth) ++ties;
+        });
+        if (h.size() == top_k) {
+            const T kth = h.front();
+            std::size_t ties = 0;  // tokens with a logit >= the k-th: top-k keeps them all
+            for_each_above<B>(x, vocab, suppress, std::nextafter(kth, neg_inf<T>), [&](T, std::size_t) { ++ties; });
             const cut<T> c{kth, std::numeric_limits<std::size_t>::max()};
             if (c.before(best)) {
                 best = c;
                 best_rank = ties;
             }
-            break;
         }
+    }
+    if (best_rank == std::numeric_limits<std::size_t>::max()) {  // no cut: every finite token
+        best_rank = 0;
+        for_each_above<B>(x, vocab, suppress, neg_inf<T>, [&](T, std::size_t) { ++best_rank; });
     }
     kept = best_rank;
     return best;
@@ -489,7 +523,7 @@ token_stats<T> token_statistics(const T* logits, std::size_t vocab, const sampli
     cut<T> k;
     r.kept = 0;
     if (filtered) {
-        k = filter_cut(logits, vocab, s.suppress, m, inv_t, s.top_p, s.top_k, r.kept);
+        k = filter_cut<B>(logits, vocab, s.suppress, m, inv_t, tot.s, s.top_p, s.top_k, r.kept);
         T f1, f2;
         std::size_t fa;
         const std::size_t n2 = row_pass<B, false, true>(logits, vocab, s.suppress, scale, raw_scale, k, chunks, f1, f2, fa);
@@ -527,10 +561,9 @@ token_stats<T> token_statistics(const T* logits, std::size_t vocab, const sampli
         std::size_t pick = vocab, last_pos = vocab;
         for_each_run(lo, hi, s.suppress, [&](std::size_t a, std::size_t n) {
             for (std::size_t i = a; i < a + n && pick == vocab; ++i) {
-                T l = logits[i];
-                if (filtered && !(l > k.value || (l == k.value && i <= k.index))) continue;
+                const T l = logits[i];
+                if (!(l > neg_inf<T>) || (filtered && !(l > k.value || (l == k.value && i <= k.index)))) continue;
                 const double wi = f * double(weight_scalar(T((l - chunks[c].max) * scale)));
-                if (wi <= 0) continue;
                 last_pos = i;
                 run += wi;
                 if (run > local) pick = i;

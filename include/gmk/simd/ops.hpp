@@ -465,19 +465,29 @@ xsimd::batch<U, A> convert(const xsimd::batch<T, A>& a) noexcept {
     return xsimd::batch_cast<U>(a);
 }
 
-/// 2^x for float x <= 0 (softmax weights below a row maximum): a rounding to the nearest integer
-/// k, a degree-6 polynomial of the rest (Cephes exp2f, relative error below 2e-7) and an exponent
-/// add; -inf gives 0 and NaN gives NaN. Results below 2^-125 are flushed to 0 (against the
-/// maximum's weight 1 they do not change a float sum). The same bits on every backend with a
-/// fused FMA; on the scalar backend as well.
+/// Asks for the cache lines of `bytes` bytes at p (a hint: no effect on results; never faults,
+/// so p may point past the end of an array). Always inlined: a call in a vector loop would
+/// spill the loop's vector registers.
+GMK_INLINE void prefetch(const void* p, std::size_t bytes) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    const char* c = static_cast<const char*>(p);
+    for (std::size_t at = 0; at < bytes; at += 64) __builtin_prefetch(c + at);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+/// 2^x for float x in [-126, 0], no special cases: a rounding to the nearest integer k, a
+/// degree-6 polynomial of the rest (Cephes exp2f, relative error below 2e-7) and an exponent add.
+/// The same bits on every backend with a fused FMA; on the scalar backend as well.
 template <class V>
-GMK_INLINE V exp2_nonpositive(const V& x) noexcept {
+GMK_INLINE V exp2_in_range(const V& x) noexcept {
     using T = typename V::value_type;
-    static_assert(std::is_same_v<T, float>, "exp2_nonpositive: float only");
-    const V xc = simd::max(x, V(T(-126)));      // -inf -> -126; NaN stays NaN
+    static_assert(std::is_same_v<T, float>, "exp2_in_range: float only");
     const V magic(T(0x1.8p23));                  // x + 1.5 * 2^23 rounds x to an integer k
-    const V t = xc + magic;                      // ... held in the low bits of t
-    const V f = xc - (t - magic);                // x - k, in [-1/2, 1/2]
+    const V t = x + magic;                       // ... held in the low bits of t
+    const V f = x - (t - magic);                 // x - k, in [-1/2, 1/2]
     V p(T(1.535336188319500e-4));
     p = simd::fma(p, f, V(T(1.339887440266574e-3)));
     p = simd::fma(p, f, V(T(9.618437357674640e-3)));
@@ -487,7 +497,15 @@ GMK_INLINE V exp2_nonpositive(const V& x) noexcept {
     p = simd::fma(p, f, V(T(1)));                // 2^f
     // 2^k 2^f: add k to the exponent field (unsigned: the wrap-around is the subtraction).
     const auto k = simd::bitcast<std::uint32_t>(t) << 23;
-    const V r = simd::bitcast<T>(simd::bitcast<std::uint32_t>(p) + k);
+    return simd::bitcast<T>(simd::bitcast<std::uint32_t>(p) + k);
+}
+
+/// 2^x for float x <= 0 (softmax weights below a row maximum), -inf (0) and NaN (NaN): results
+/// below 2^-125 are flushed to 0 (against the maximum's weight 1 they do not change a float sum).
+template <class V>
+GMK_INLINE V exp2_nonpositive(const V& x) noexcept {
+    using T = typename V::value_type;
+    const V r = exp2_in_range(simd::max(x, V(T(-126))));  // -inf -> -126; NaN stays NaN
     return simd::select(x < V(T(-125)), V(T(0)), r);
 }
 
