@@ -118,10 +118,8 @@ struct replay {
     }
     void operator()(const gd::draw_request& r, double* out, std::size_t n) {
         switch (r.kind) {
-            case gd::draw_kind::token_row:
-                if (!gumbel->empty()) take(*gumbel, at_gumbel, out, n);
-                else take(*exps, at_exp, out, n);
-                break;
+            case gd::draw_kind::token_row_uniforms: take(*gumbel, at_gumbel, out, n); break;
+            case gd::draw_kind::token_row_exponentials: take(*exps, at_exp, out, n); break;
             case gd::draw_kind::position_uniforms: take(*rand, at_rand, out, n); break;
             case gd::draw_kind::position_exponentials: take(*exps, at_exp, out, n); break;
             default: overrun = true; std::fill(out, out + n, 0.5);
@@ -139,12 +137,12 @@ gd::generate_options options_of(const golden_run& g) {
     const int alg = int(c[8]);
     gd::generate_options o;
     switch (alg) {
-        case 0: o = gd::llada(V, M, gen, bl, steps, false); break;
-        case 1: o = gd::llada(V, M, gen, bl, steps, true); break;
-        case 2: o = gd::dream(V, M, gen, steps, gd::confidence_policy::probability, true); break;
-        case 3: o = gd::dream(V, M, gen, steps, gd::confidence_policy::probability); break;
-        case 4: o = gd::dream(V, M, gen, steps, gd::confidence_policy::margin); break;
-        case 5: o = gd::dream(V, M, gen, steps, gd::confidence_policy::neg_entropy); break;
+        case 0: o = gd::llada(V, M, gen, bl, steps, gd::llada_remasking::low_confidence); break;
+        case 1: o = gd::llada(V, M, gen, bl, steps, gd::llada_remasking::random); break;
+        case 2: o = gd::dream(V, M, gen, steps, gd::dream_algorithm::origin); break;
+        case 3: o = gd::dream(V, M, gen, steps, gd::dream_algorithm::maskgit_plus); break;
+        case 4: o = gd::dream(V, M, gen, steps, gd::dream_algorithm::topk_margin); break;
+        case 5: o = gd::dream(V, M, gen, steps, gd::dream_algorithm::entropy); break;
         default: o = gd::fast_dllm(V, M, gen, bl, c[9]); break;
     }
     o.cfg_scale = c[6];
@@ -213,9 +211,10 @@ GMK_TEST_NOINLINE void check_golden_run(const golden_run& g, gt::mismatch_log& l
         }
         ++step;
     };
-    const std::vector<token> out = gd::generate<B, T>(model, prompt, o, draws, on_step);
+    const gd::generation result = gd::generate<B, T>(model, prompt, o, draws, on_step);
+    const std::vector<token>& out = result.tokens;
     if (limit < rows.size()) return;  // the run after an unmatched tie is not comparable
-    if (step != rows.size()) log.add(where, ": ", step, " steps vs ", rows.size());
+    if (step != rows.size() || result.steps != step) log.add(where, ": ", step, " steps vs ", rows.size());
     if (model.calls != std::size_t(g["nfe"][0]) - (transfer.size() - rows.size()))
         log.add(where, ": ", model.calls, " model calls vs ", g["nfe"][0]);
     for (std::size_t i = 0; i < L; ++i)
@@ -393,19 +392,21 @@ TEST_CASE("generate: suppression, callback, early stop, draws that do not depend
     preference_model model{V};
     std::vector<std::size_t> committed_per_step;
     std::vector<token> last;
-    const auto out = gd::generate(model, prompt, o, gd::no_draws{}, [&](const gd::step_info<float>& s) {
+    const auto out = gd::generate(model, prompt, o, {}, [&](const gd::step_info<float>& s) {
         committed_per_step.push_back(s.committed.size());
         last.assign(s.tokens.begin(), s.tokens.end());
         CHECK(s.block == s.step / 2);
     });
-    REQUIRE(out.size() == 15);
-    CHECK(std::equal(prompt.begin(), prompt.end(), out.begin()));
+    REQUIRE(out.tokens.size() == 15);
+    CHECK(out.steps == 6);
+    CHECK_FALSE(out.stopped);
+    CHECK(std::equal(prompt.begin(), prompt.end(), out.tokens.begin()));
     for (std::size_t i = 3; i < 15; ++i) {
-        CHECK(out[i] != eot);
-        CHECK(out[i] != M);
+        CHECK(out.tokens[i] != eot);
+        CHECK(out.tokens[i] != M);
     }
     CHECK(committed_per_step == std::vector<std::size_t>{2, 2, 2, 2, 2, 2});
-    CHECK(last == out);
+    CHECK(last == out.tokens);
     CHECK(model.calls == 6);
 
     // Steps beyond the masks are not run: 12 tokens with 24 steps in 3 blocks call the model 12 times.
@@ -417,24 +418,26 @@ TEST_CASE("generate: suppression, callback, early stop, draws that do not depend
 
     // Returning false stops the loop with the tokens as they are.
     std::size_t seen = 0;
-    const auto partial = gd::generate(model, prompt, o, gd::no_draws{}, [&](const gd::step_info<float>& s) {
+    const auto partial = gd::generate(model, prompt, o, {}, [&](const gd::step_info<float>& s) {
         ++seen;
         return s.step < 2;
     });
     CHECK(seen == 3);
-    CHECK(std::count(partial.begin(), partial.end(), M) == 12 - 3);
+    CHECK(partial.stopped);
+    CHECK(partial.steps == 3);
+    CHECK(std::count(partial.tokens.begin(), partial.tokens.end(), M) == 12 - 3);
 
     // T > 0 with random remasking and CFG: the same tokens on 1 and 2 threads, and for a reused
     // workspace; a different seed gives a different answer.
-    o = gd::llada(V, M, 12, 4, 6, true);
+    o = gd::llada(V, M, 12, 4, 6, gd::llada_remasking::random);
     o.method = gd::token_sampling::inverse_cdf;
     o.temperature = 0.8;
     o.cfg_scale = 0.5;
     o.suppress = {eot};
     gd::generate_workspace<float> w;
-    const auto a = gd::generate(model, prompt, o, gd::philox_draws(5), gd::detail::gen::ignore_step{}, gmk::executor(), &w);
-    const auto b = gd::generate(model, prompt, o, gd::philox_draws(5), gd::detail::gen::ignore_step{}, gt::threaded_executor(2), &w);
-    const auto c = gd::generate(model, prompt, o, gd::philox_draws(6));
+    const auto a = gd::generate(model, prompt, o, gd::philox_draws(5), {}, gmk::executor(), &w).tokens;
+    const auto b = gd::generate(model, prompt, o, gd::philox_draws(5), {}, gt::threaded_executor(2), &w).tokens;
+    const auto c = gd::generate(model, prompt, o, gd::philox_draws(6)).tokens;
     CHECK(a == b);
     CHECK(a != c);
     CHECK(std::count(a.begin(), a.end(), M) == 0);
@@ -443,10 +446,25 @@ TEST_CASE("generate: suppression, callback, early stop, draws that do not depend
     gt::for_each_backend([&](auto be) {
         using B = decltype(be);
         INFO(simd::backend_name<B>());
-        CHECK(gd::generate<B>(model, prompt, o, gd::philox_draws(5)) == a);
+        CHECK(gd::generate<B>(model, prompt, o, gd::philox_draws(5)).tokens == a);
     });
-    // Draws are required when the options need them.
-    CHECK_THROWS_AS(gd::generate(model, prompt, o), std::invalid_argument);
+    // Options that draw need a draw source, and say so before the first model call.
+    model.calls = 0;
+    gt::require_throws_naming([&] { gd::generate(model, prompt, o); }, "draws");
+    CHECK(model.calls == 0);
+    // The Philox source gives Exp(1) variates where the request asks for them (the races and
+    // alg_temperature), uniforms elsewhere.
+    std::vector<double> ex(20000), un(20000);
+    gd::philox_draws(3)({gd::draw_kind::token_row_exponentials, 0, 1}, ex.data(), ex.size());
+    gd::philox_draws(3)({gd::draw_kind::token_row_uniforms, 0, 1}, un.data(), un.size());
+    double mean_e = 0, mean_u = 0;
+    for (std::size_t i = 0; i < ex.size(); ++i) {
+        mean_e += ex[i] / double(ex.size());
+        mean_u += un[i] / double(un.size());
+        CHECK((un[i] > 0 && un[i] < 1 && ex[i] > 0));
+    }
+    CHECK(mean_e == Approx(1).margin(0.03));
+    CHECK(mean_u == Approx(0.5).margin(0.01));
 }
 
 TEST_CASE("generate rejects bad options and reports non-finite logits", "[discrete]") {

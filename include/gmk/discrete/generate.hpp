@@ -20,8 +20,8 @@
 // logits shifted right by one position (position i uses the model's row i - 1; position 0 its
 // own). Steps whose block has no mask left are not run, and the loop ends when nothing is masked.
 //
-// Randomness comes from a draw source (philox_draws by default, counter-based, so results do not
-// depend on threads), asked in a fixed order each step; a source that replays torch's draws
+// Randomness comes from a draw source (philox_draws: counter-based, so results do not depend on
+// threads), asked in a fixed order each step; a source that replays torch's draws
 // reproduces the references' runs (tests/golden/discrete.py lists the order).
 #pragma once
 
@@ -77,10 +77,13 @@ struct generate_options {
     double threshold = 0.9;          ///< Fast-dLLM's tau, in (0, 1]
 };
 
-/// LLaDA's generate() defaults: blocks of block_length, linear counts, low_confidence (or
-/// random) remasking, CFG as given.
+/// LLaDA's remasking strategies.
+enum class llada_remasking { low_confidence, random };
+
+/// LLaDA's generate(): blocks of block_length, linear counts, low_confidence or random
+/// remasking, tokens drawn at T > 0 by its float64 Gumbel form (add_gumbel_noise).
 inline generate_options llada(std::size_t vocab, token mask_id, std::size_t gen_length, std::size_t block_length,
-                              std::size_t steps, bool random_remasking = false) {
+                              std::size_t steps, llada_remasking remasking = llada_remasking::low_confidence) {
     generate_options o;
     o.vocab = vocab;
     o.mask_id = mask_id;
@@ -88,23 +91,27 @@ inline generate_options llada(std::size_t vocab, token mask_id, std::size_t gen_
     o.block_length = block_length;
     o.steps = steps;
     o.schedule = transfer::linear;
-    o.policy = random_remasking ? confidence_policy::random : confidence_policy::model_probability;
+    o.policy = remasking == llada_remasking::random ? confidence_policy::random : confidence_policy::model_probability;
     o.method = token_sampling::gumbel_float64;
     return o;
 }
 
-/// Dream's _sample: one block, Dream's schedule (origin for policy random), shifted logits.
-/// Dream's algorithms map as: maskgit_plus -> probability, topk_margin -> margin, entropy ->
-/// neg_entropy; origin -> transfer::origin.
+/// Dream's algorithms (its `alg` argument).
+enum class dream_algorithm { origin, maskgit_plus, topk_margin, entropy };
+
+/// Dream's _sample: one block, Dream's schedule (transfer::origin for origin), shifted logits,
+/// tokens drawn at T > 0 by torch.multinomial's exponential race.
 inline generate_options dream(std::size_t vocab, token mask_id, std::size_t gen_length, std::size_t steps,
-                              confidence_policy policy = confidence_policy::probability, bool origin = false) {
+                              dream_algorithm alg = dream_algorithm::maskgit_plus) {
     generate_options o;
     o.vocab = vocab;
     o.mask_id = mask_id;
     o.gen_length = gen_length;
     o.steps = steps;
-    o.schedule = origin ? transfer::origin : transfer::dream;
-    o.policy = policy;
+    o.schedule = alg == dream_algorithm::origin ? transfer::origin : transfer::dream;
+    o.policy = alg == dream_algorithm::topk_margin ? confidence_policy::margin
+               : alg == dream_algorithm::entropy   ? confidence_policy::neg_entropy
+                                                   : confidence_policy::probability;
     o.shift_logits = true;
     o.method = token_sampling::exponential_race;
     return o;
@@ -127,54 +134,56 @@ inline generate_options fast_dllm(std::size_t vocab, token mask_id, std::size_t 
 
 // ---- draws ---------------------------------------------------------------------------------
 
-/// What a step asks of the draw source, in this order within a step: token draws (token_uniforms
-/// for inverse_cdf; token_row per row for the races), then position draws.
+/// What a step asks of the draw source, in this order within a step: the token draws
+/// (token_uniforms for inverse_cdf; one token_row_* request per row for the races), then the
+/// position draws.
 enum class draw_kind {
-    token_uniforms,        ///< one uniform in [0, 1) per position (n = L), inverse_cdf at T > 0
-    token_row,             ///< V values for one row: Exp(1) (exponential_race) or uniforms in (0, 1) (gumbel_float64)
-    position_uniforms,     ///< uniforms in [0, 1): random remasking (n = L), origin (n = masked positions)
-    position_exponentials, ///< Exp(1) per position (n = L): alg_temperature > 0
+    token_uniforms,          ///< uniforms in [0, 1), one per position (n = L): inverse_cdf at T > 0
+    token_row_exponentials,  ///< Exp(1) variates for one row (n = V): exponential_race
+    token_row_uniforms,      ///< uniforms in (0, 1) for one row (n = V): gumbel_float64
+    position_uniforms,       ///< uniforms in [0, 1): random remasking (n = L), origin (n = masked positions)
+    position_exponentials,   ///< Exp(1) per position (n = L): alg_temperature > 0
 };
 
-/// One request: fill n values for step `step` (and row `row` for token_row).
+/// One request: fill n values for step `step` (and row `row` for the token_row_* kinds).
 struct draw_request {
     draw_kind kind;
     std::size_t step = 0;
     std::size_t row = 0;
 };
 
-/// The default draw source: counter-based Philox streams, one per (step, kind), element `row * n
-/// + i` of it for a row; the same values for any thread count and any order of requests.
+/// The draw source to use: counter-based Philox streams, one per (seed, step, kind), a row's
+/// values at element row * n of its stream. The same values for any thread count and any order
+/// of requests.
 class philox_draws {
 public:
     explicit philox_draws(std::uint64_t seed = 0) noexcept : seed_(seed) {}
 
     void operator()(const draw_request& r, double* out, std::size_t n) const {
         const random::philox_stream s(seed_, (static_cast<std::uint64_t>(r.step) << 3) | static_cast<std::uint64_t>(r.kind));
-        const std::uint64_t first = r.kind == draw_kind::token_row ? static_cast<std::uint64_t>(r.row) * n : 0;
-        random::uniform_fill(s, first, out, n, random::interval::open);
-        if (r.kind == draw_kind::position_exponentials || r.kind == draw_kind::token_row)
-            if (r.kind == draw_kind::position_exponentials || exponential_rows_)
-                for (std::size_t i = 0; i < n; ++i) out[i] = -std::log(out[i]);
-    }
-
-    /// token_row requests return Exp(1) variates (for exponential_race) instead of uniforms.
-    philox_draws& exponential_rows(bool on) noexcept {
-        exponential_rows_ = on;
-        return *this;
+        const bool row = r.kind == draw_kind::token_row_exponentials || r.kind == draw_kind::token_row_uniforms;
+        random::uniform_fill(s, row ? static_cast<std::uint64_t>(r.row) * n : 0, out, n, random::interval::open);
+        if (r.kind == draw_kind::token_row_exponentials || r.kind == draw_kind::position_exponentials)
+            for (std::size_t i = 0; i < n; ++i) out[i] = -std::log(out[i]);  // u in (0, 1): finite
     }
 
 private:
     std::uint64_t seed_;
-    bool exponential_rows_ = false;
 };
 
-/// A source for decoding that draws nothing (T = 0, no random policy): any request throws.
+/// The default source, for options that draw nothing (T = 0, no random policy, no origin, no
+/// alg_temperature): generate() rejects options that need draws before it starts.
 struct no_draws {
     void operator()(const draw_request&, double*, std::size_t) const {
-        throw std::invalid_argument("gmk::discrete::generate: these options draw random numbers; pass a draw source");
+        throw std::logic_error("gmk::discrete::no_draws: asked for random numbers");
     }
 };
+
+/// True when decoding with `o` draws random numbers.
+inline bool needs_draws(const generate_options& o) noexcept {
+    return o.temperature > 0 || o.policy == confidence_policy::random || o.schedule == transfer::origin ||
+           (o.schedule == transfer::dream && o.alg_temperature > 0);
+}
 
 // ---- steps ---------------------------------------------------------------------------------
 
@@ -189,9 +198,17 @@ struct step_info {
     std::size_t masked = 0;             ///< mask tokens left in the whole answer
 };
 
+/// What generate() returns.
+struct generation {
+    std::vector<token> tokens;  ///< the whole sequence, prompt included
+    std::size_t steps = 0;      ///< steps run (model calls: steps, each a batch of 2 under CFG)
+    bool stopped = false;       ///< the callback stopped the loop (masks may remain)
+};
+
 /// Reusable buffers of generate(): sized on first use, reused (no allocation) afterwards.
 template <class T>
 struct generate_workspace {
+    std::vector<float> timesteps;
     std::vector<T> logits;  // batch x L x V
     std::vector<token> tokens;
     std::vector<token> suppress;
@@ -264,20 +281,25 @@ T confidence_of(const token_stats<T>& s, confidence_policy p) noexcept {
 }  // namespace detail::gen
 
 /// Decodes gen_length tokens after `prompt` with `model` and returns the whole sequence (prompt
-/// included). model(const token* tokens, std::size_t batch, std::size_t length, T* logits) writes
-/// batch x length x vocab logits for batch sequences of `length` tokens (batch is 2 under CFG:
-/// the sequence, then its unconditional copy). draws(const draw_request&, double* out, n) fills
-/// random numbers (philox_draws; no_draws when the options need none). on_step(const
-/// step_info<T>&) runs after every step; returning false (when it returns bool) stops the loop
-/// with the tokens as they are. Rows are processed on `exec`; the result does not depend on it.
-/// Throws std::invalid_argument for bad options and std::domain_error for a non-finite row.
+/// included) and the number of steps. model(const token* tokens, std::size_t batch,
+/// std::size_t length, T* logits) writes batch x length x vocab logits (T: float unless given)
+/// for batch sequences of `length` tokens (batch is 2 under CFG: the sequence, then its
+/// unconditional copy). draws(const draw_request&, double* out, n) fills random numbers
+/// (philox_draws(seed); the default no_draws suits options that need none, and `{}` passes it
+/// when a callback follows). on_step(const step_info<T>&) runs after every step; returning
+/// false (when it returns bool) stops the loop with the tokens as they are. Rows are processed
+/// on `exec`; the result does not depend on it. With a workspace, the loop allocates nothing
+/// but the returned tokens. Throws std::invalid_argument for bad options and std::domain_error
+/// for a non-finite row of logits.
 template <class B = simd::native, class T = float, class Model, class Draws = no_draws,
           class OnStep = detail::gen::ignore_step>
-std::vector<token> generate(Model&& model, span<const token> prompt, const generate_options& o, Draws&& draws = {},
-                            OnStep&& on_step = {}, const executor& exec = executor(),
-                            generate_workspace<T>* workspace = nullptr) {
+generation generate(Model&& model, span<const token> prompt, const generate_options& o, Draws&& draws = {},
+                    OnStep&& on_step = {}, const executor& exec = executor(), generate_workspace<T>* workspace = nullptr) {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "gmk::discrete::generate: T must be float or double");
     detail::gen::check(prompt, o);
+    if constexpr (std::is_same_v<std::decay_t<Draws>, no_draws>)
+        check_argument(!needs_draws(o), "discrete::generate", "draws", "no_draws",
+                       "must be a draw source (e.g. philox_draws(seed)): these options draw random numbers");
     generate_workspace<T> local;
     generate_workspace<T>& w = workspace ? *workspace : local;
 
@@ -306,8 +328,9 @@ std::vector<token> generate(Model&& model, span<const token> prompt, const gener
     w.candidates.resize(L);
     w.committed.resize(L);
     w.x0.resize(L);
-    std::vector<float> timesteps(spb + 1);
-    if (o.schedule == transfer::dream || o.schedule == transfer::origin) dream_timesteps(spb, o.eps, timesteps);
+    w.timesteps.resize(spb + 1);
+    const span<const float> timesteps(w.timesteps.data(), w.timesteps.size());
+    if (o.schedule == transfer::dream || o.schedule == transfer::origin) dream_timesteps(spb, o.eps, w.timesteps);
 
     sampling s;
     s.temperature = o.temperature;
@@ -381,12 +404,12 @@ std::vector<token> generate(Model&& model, span<const token> prompt, const gener
                 d.per_token = w.row_draws.data();
                 if (o.method == token_sampling::gumbel_float64) {  // LLaDA draws every row, in order
                     for (std::size_t i = 0, c = 0; i < L; ++i) {
-                        draws(draw_request{draw_kind::token_row, step, i}, w.row_draws.data(), V);
+                        draws(draw_request{draw_kind::token_row_uniforms, step, i}, w.row_draws.data(), V);
                         if (c < nsel && rows[c] == i) w.stats[i] = token_statistics<B>(row(i), V, s, d), ++c;
                     }
                 } else {
                     for (std::size_t c = 0; c < nsel; ++c) {
-                        draws(draw_request{draw_kind::token_row, step, rows[c]}, w.row_draws.data(), V);
+                        draws(draw_request{draw_kind::token_row_exponentials, step, rows[c]}, w.row_draws.data(), V);
                         w.stats[rows[c]] = token_statistics<B>(row(rows[c]), V, s, d);
                     }
                 }
@@ -440,13 +463,13 @@ std::vector<token> generate(Model&& model, span<const token> prompt, const gener
             info.confidence = span<const T>(w.confidence.data(), L);
             info.masked = masked_total;
             if constexpr (std::is_same_v<decltype(on_step(info)), bool>) {
-                if (!on_step(info)) return std::vector<token>(x, x + L);
+                if (!on_step(info)) return generation{std::vector<token>(x, x + L), step + 1, true};
             } else {
                 on_step(info);
             }
         }
     }
-    return std::vector<token>(x, x + L);
+    return generation{std::vector<token>(x, x + L), step, false};
 }
 
 }  // namespace gmk::discrete
