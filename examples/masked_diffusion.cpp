@@ -125,7 +125,6 @@ template <class Draws>
 bool run(const char* title, const gd::generate_options& o, Draws&& draws) {
     toy_lm model{prompt.size(), o.shift_logits};
     std::printf("\n%s\n", title);
-    std::size_t steps = 0;
     // Runs after every step: s.tokens is the whole sequence (prompt first), s.committed the
     // positions (in the sequence) this step filled.
     const auto on_step = [&](const gd::step_info<float>& s) {
@@ -137,11 +136,10 @@ bool run(const char* title, const gd::generate_options& o, Draws&& draws) {
         }
         for (std::size_t i : s.committed) at += ' ' + std::to_string(i - prompt.size());
         std::printf("%3zu  %-62s @%s\n", s.step + 1, line.c_str(), at.empty() ? " -" : at.c_str());
-        steps = s.step + 1;
     };
-    const std::vector<token> out = gd::generate(model, prompt, o, draws, on_step);
-    std::printf("     %zu steps, %zu model calls%s\n", steps, model.calls, o.cfg_scale > 0 ? " (batches of 2)" : "");
-    return std::find(out.begin(), out.end(), mask) == out.end();
+    const gd::generation out = gd::generate(model, prompt, o, draws, on_step);
+    std::printf("     %zu steps, %zu model calls%s\n", out.steps, model.calls, o.cfg_scale > 0 ? " (batches of 2)" : "");
+    return std::find(out.tokens.begin(), out.tokens.end(), mask) == out.tokens.end();
 }
 
 }  // namespace
@@ -156,7 +154,7 @@ int main() {
     ok &= run("LLaDA low_confidence: the most probable word first, blocks of 6, 12 steps",
               gd::llada(vocab, mask, answer_length, 6, 12), gd::no_draws{});
     ok &= run("LLaDA random remasking: a random order within each block",
-              gd::llada(vocab, mask, answer_length, 6, 12, /*random_remasking=*/true), gd::philox_draws(7));
+              gd::llada(vocab, mask, answer_length, 6, 12, gd::llada_remasking::random), gd::philox_draws(7));
     // Guidance: logits = un + (2 + 1) (cond - un), un from the sequence with its prompt masked.
     // It amplifies what the prompt adds, so "cat" is now decided second, not fourth.
     gd::generate_options guided = gd::llada(vocab, mask, answer_length, 6, 12);
@@ -169,24 +167,23 @@ int main() {
     // policy that commits one of them first ends with milk, one that settles "sleeps" first with
     // fish.
     ok &= run("Dream maskgit_plus: the most probable word first",
-              gd::dream(vocab, mask, answer_length, 8, gd::confidence_policy::probability), gd::no_draws{});
+              gd::dream(vocab, mask, answer_length, 8, gd::dream_algorithm::maskgit_plus), gd::no_draws{});
     ok &= run("Dream topk_margin: the largest lead of the best word over the second",
-              gd::dream(vocab, mask, answer_length, 8, gd::confidence_policy::margin), gd::no_draws{});
+              gd::dream(vocab, mask, answer_length, 8, gd::dream_algorithm::topk_margin), gd::no_draws{});
     ok &= run("Dream entropy: the most peaked distribution first",
-              gd::dream(vocab, mask, answer_length, 8, gd::confidence_policy::neg_entropy), gd::no_draws{});
+              gd::dream(vocab, mask, answer_length, 8, gd::dream_algorithm::entropy), gd::no_draws{});
     // origin picks positions at random and fills each with its own most probable word.
     ok &= run("Dream origin: each masked position with probability 1 - t_next / t",
-              gd::dream(vocab, mask, answer_length, 8, gd::confidence_policy::probability, /*origin=*/true),
+              gd::dream(vocab, mask, answer_length, 8, gd::dream_algorithm::origin),
               gd::philox_draws(7));
     // Sampling: words drawn from softmax(logits / 0.8) cut to the smallest set holding 90% (the
     // blur's long tail goes); this seed finds the third cat answer. Words committed in the same
     // step are drawn without seeing each other, so other seeds mix answers in the last step
-    // ("sleeps on the old mat"). Dream's presets draw tokens by an exponential race: the draw
-    // source must give Exp(1) variates per row (exponential_rows), not uniforms.
+    // ("sleeps on the old mat").
     gd::generate_options hot = gd::dream(vocab, mask, answer_length, 8);
     hot.temperature = 0.8;
     hot.top_p = 0.9;
-    ok &= run("Dream maskgit_plus at temperature 0.8, top-p 0.9", hot, gd::philox_draws(14).exponential_rows(true));
+    ok &= run("Dream maskgit_plus at temperature 0.8, top-p 0.9", hot, gd::philox_draws(14));
 
     // Fast-dLLM: every position of the block whose probability reaches 0.9, at least one a step;
     // as many steps as that takes.
