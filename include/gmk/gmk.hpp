@@ -16,6 +16,7 @@
 #include "diffusion/sample.hpp"
 #include "diffusion/samplers.hpp"
 #include "diffusion/thresholding.hpp"
+#include "discrete/sedd.hpp"
 #include "random/brownian.hpp"
 #include "random/fill.hpp"
 #include "random/noise.hpp"
