@@ -17,6 +17,7 @@
 #include "diffusion/samplers.hpp"
 #include "diffusion/thresholding.hpp"
 #include "discrete/generate.hpp"
+#include "discrete/sedd.hpp"
 #include "discrete/token_stats.hpp"
 #include "discrete/transfer.hpp"
 #include "random/brownian.hpp"
