@@ -183,7 +183,7 @@ int main() {
     gd::generate_options hot = gd::dream(vocab, mask, answer_length, 8);
     hot.temperature = 0.8;
     hot.top_p = 0.9;
-    ok &= run("Dream maskgit_plus at temperature 0.8, top-p 0.9", hot, gd::philox_draws(14));
+    ok &= run("Dream maskgit_plus at temperature 0.8, top-p 0.9", hot, gd::philox_draws(2));
 
     // Fast-dLLM: every position of the block whose probability reaches 0.9, at least one a step;
     // as many steps as that takes.

@@ -145,6 +145,9 @@ gd::generate_options options_of(const golden_run& g) {
         case 5: o = gd::dream(V, M, gen, steps, gd::dream_algorithm::entropy); break;
         default: o = gd::fast_dllm(V, M, gen, bl, c[9]); break;
     }
+    // The references' own draws: LLaDA's float64 Gumbel form, Dream's exponential race.
+    if (alg <= 1) o.method = gd::token_sampling::gumbel_float64;
+    if (alg >= 2 && alg <= 5) o.method = gd::token_sampling::exponential_race;
     o.cfg_scale = c[6];
     o.temperature = c[7];
     if (c[10] > 0) o.top_p = c[10];

@@ -139,7 +139,7 @@ TEST_CASE("token_statistics equals the double reference on every backend", "[dis
                 ++seed;
                 const std::vector<T> row = random_row<T>(V, V > 1000 ? 8.0 : 4.0, seed);
                 std::vector<gd::token> sup;
-                if (st.suppress && V > 3) sup = {0, gd::token(V / 2), gd::token(V - 1)};
+                if (st.suppress && V > 3) sup = std::vector<gd::token>{0, gd::token(V / 2), gd::token(V - 1)};  // (not assign: GCC 12 -Wnonnull)
                 gd::sampling s;
                 s.temperature = st.temperature;
                 s.top_p = st.top_p;

@@ -81,7 +81,9 @@ struct generate_options {
 enum class llada_remasking { low_confidence, random };
 
 /// LLaDA's generate(): blocks of block_length, linear counts, low_confidence or random
-/// remasking, tokens drawn at T > 0 by its float64 Gumbel form (add_gumbel_noise).
+/// remasking. Tokens are drawn at T > 0 by inverse CDF (one uniform per row); set method =
+/// token_sampling::gumbel_float64 for LLaDA's own add_gumbel_noise, which picks LLaDA's tokens
+/// given torch's uniforms (V draws per row, every row: a parity mode, not a fast one).
 inline generate_options llada(std::size_t vocab, token mask_id, std::size_t gen_length, std::size_t block_length,
                               std::size_t steps, llada_remasking remasking = llada_remasking::low_confidence) {
     generate_options o;
@@ -92,15 +94,15 @@ inline generate_options llada(std::size_t vocab, token mask_id, std::size_t gen_
     o.steps = steps;
     o.schedule = transfer::linear;
     o.policy = remasking == llada_remasking::random ? confidence_policy::random : confidence_policy::model_probability;
-    o.method = token_sampling::gumbel_float64;
     return o;
 }
 
 /// Dream's algorithms (its `alg` argument).
 enum class dream_algorithm { origin, maskgit_plus, topk_margin, entropy };
 
-/// Dream's _sample: one block, Dream's schedule (transfer::origin for origin), shifted logits,
-/// tokens drawn at T > 0 by torch.multinomial's exponential race.
+/// Dream's _sample: one block, Dream's schedule (transfer::origin for origin), shifted logits.
+/// Tokens are drawn at T > 0 by inverse CDF; method = token_sampling::exponential_race is
+/// torch.multinomial's draw, which picks Dream's tokens given torch's exponentials.
 inline generate_options dream(std::size_t vocab, token mask_id, std::size_t gen_length, std::size_t steps,
                               dream_algorithm alg = dream_algorithm::maskgit_plus) {
     generate_options o;
@@ -113,7 +115,6 @@ inline generate_options dream(std::size_t vocab, token mask_id, std::size_t gen_
                : alg == dream_algorithm::entropy   ? confidence_policy::neg_entropy
                                                    : confidence_policy::probability;
     o.shift_logits = true;
-    o.method = token_sampling::exponential_race;
     return o;
 }
 
