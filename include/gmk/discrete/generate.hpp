@@ -77,6 +77,19 @@ struct generate_options {
     double threshold = 0.9;          ///< Fast-dLLM's tau, in (0, 1]
 };
 
+namespace detail::gen {
+inline generate_options sized(std::size_t vocab, token mask_id, std::size_t gen_length, std::size_t block_length,
+                              std::size_t steps) {
+    generate_options o;
+    o.vocab = vocab;
+    o.mask_id = mask_id;
+    o.gen_length = gen_length;
+    o.block_length = block_length;
+    o.steps = steps;
+    return o;
+}
+}  // namespace detail::gen
+
 /// LLaDA's remasking strategies.
 enum class llada_remasking { low_confidence, random };
 
@@ -86,12 +99,7 @@ enum class llada_remasking { low_confidence, random };
 /// given torch's uniforms (V draws per row, every row: a parity mode, not a fast one).
 inline generate_options llada(std::size_t vocab, token mask_id, std::size_t gen_length, std::size_t block_length,
                               std::size_t steps, llada_remasking remasking = llada_remasking::low_confidence) {
-    generate_options o;
-    o.vocab = vocab;
-    o.mask_id = mask_id;
-    o.gen_length = gen_length;
-    o.block_length = block_length;
-    o.steps = steps;
+    generate_options o = detail::gen::sized(vocab, mask_id, gen_length, block_length, steps);
     o.schedule = transfer::linear;
     o.policy = remasking == llada_remasking::random ? confidence_policy::random : confidence_policy::model_probability;
     return o;
@@ -105,11 +113,7 @@ enum class dream_algorithm { origin, maskgit_plus, topk_margin, entropy };
 /// torch.multinomial's draw, which picks Dream's tokens given torch's exponentials.
 inline generate_options dream(std::size_t vocab, token mask_id, std::size_t gen_length, std::size_t steps,
                               dream_algorithm alg = dream_algorithm::maskgit_plus) {
-    generate_options o;
-    o.vocab = vocab;
-    o.mask_id = mask_id;
-    o.gen_length = gen_length;
-    o.steps = steps;
+    generate_options o = detail::gen::sized(vocab, mask_id, gen_length, 0, steps);
     o.schedule = alg == dream_algorithm::origin ? transfer::origin : transfer::dream;
     o.policy = alg == dream_algorithm::topk_margin ? confidence_policy::margin
                : alg == dream_algorithm::entropy   ? confidence_policy::neg_entropy
@@ -121,12 +125,7 @@ inline generate_options dream(std::size_t vocab, token mask_id, std::size_t gen_
 /// Fast-dLLM's threshold decoding (LLaDA blocks, model probability, tau).
 inline generate_options fast_dllm(std::size_t vocab, token mask_id, std::size_t gen_length, std::size_t block_length,
                                   double tau = 0.9) {
-    generate_options o;
-    o.vocab = vocab;
-    o.mask_id = mask_id;
-    o.gen_length = gen_length;
-    o.block_length = block_length;
-    o.steps = gen_length;
+    generate_options o = detail::gen::sized(vocab, mask_id, gen_length, block_length, gen_length);
     o.schedule = transfer::threshold;
     o.policy = confidence_policy::model_probability;
     o.threshold = tau;
