@@ -33,6 +33,18 @@ median of R calls (time.perf_counter). Each call starts from the same x. Prints 
 
 with items = L * V = 32374784 logits per step.
 
+With --gmk-json <file> (the --json output of bench/report.py, run with --filter discrete), each
+line also gives the time of gmk's token statistics of the same step on one thread
+(gmk_bench_discrete's discrete/token_stats/<setting>/threads:1, the row in GMK_ROWS) and the
+ratio torch time / gmk time (> 1: gmk is faster), as report.py's "vs peer" column does:
+
+    python3 bench/report.py --build-dir build/release --filter discrete --json discrete.json
+    /work/venv-ref/bin/python bench/peers/discrete.py --gmk-json discrete.json
+
+gmk's rows draw by inverse CDF (one uniform per row) where LLaDA's T1 step races V float64
+Gumbel keys and Dream's samples torch.multinomial's way, and gmk's logits carry a few peaked
+tokens per row: the ratio compares the cost of one step's statistics, not the same draws.
+
 Needs torch (a virtual environment outside the repository, e.g. python3 -m venv /work/venv-ref &&
 /work/venv-ref/bin/pip install torch).
 """
@@ -43,6 +55,15 @@ import time
 
 L, V, PROMPT, K = 256, 126464, 32, 8
 MASK_ID = 126336  # LLaDA's [MASK]
+
+# The gmk_bench_discrete row (one thread) each peer row is compared with under --gmk-json.
+GMK_ROWS = {
+    "llada_step_T0": "T0",
+    "llada_step_T1": "T1",
+    "dream_step_T0": "T0",
+    "dream_step_T0.2_topp0.95": "T0.2_topp0.95",
+    "torch_softmax_only": "T0",
+}
 
 
 def llada_step(logits, x, temperature, block_end=L):
@@ -133,7 +154,13 @@ def median_call(fn, repeat):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed calls per row (the median is shown)")
+    parser.add_argument("--gmk-json", help="bench/report.py --json output to compare with")
     args = parser.parse_args()
+    gmk_times = {}
+    if args.gmk_json:
+        import json
+        with open(args.gmk_json) as f:
+            gmk_times = {r["benchmark"]: r["time_s"] for r in json.load(f)["rows"] if "time_s" in r}
 
     import torch
     torch.set_num_threads(1)
@@ -158,7 +185,11 @@ def main():
         if name != "torch_softmax_only":
             check(name, x, fn(), want)
         t = median_call(fn, args.repeat)
-        print("%-52s %.3e s %.3e items/s" % ("peers/torch_discrete_f32/" + name, t, L * V / t))
+        line = "%-52s %.3e s %.3e items/s" % ("peers/torch_discrete_f32/" + name, t, L * V / t)
+        ours = gmk_times.get("discrete/token_stats/%s/threads:1" % GMK_ROWS[name])
+        if ours is not None:
+            line += "  gmk %s %.3e s: %.2fx" % (GMK_ROWS[name], ours, t / ours)
+        print(line)
         sys.stdout.flush()
     return 0
 
