@@ -163,23 +163,30 @@ void for_each_run(std::size_t lo, std::size_t hi, span<const token> suppress, F&
     if (at < hi) f(at, hi - at);
 }
 
-// Per-lane maximum and second largest of x[0..n): m2 = max(m2, min(m1, x)), m1 = max(m1, x).
+// Per-lane maximum and second largest of x[0..n) in two independent pairs (even and odd
+// vectors: the max/min chains are latency-bound with one): m2 = max(m2, min(m1, x)),
+// m1 = max(m1, x).
 template <class B, class T>
-GMK_INLINE void top2_lanes(const T* x, std::size_t n, simd::batch<T, B>& m1, simd::batch<T, B>& m2) noexcept {
+GMK_INLINE void top2_lanes(const T* x, std::size_t n, simd::batch<T, B> (&m1)[2], simd::batch<T, B> (&m2)[2]) noexcept {
     using V = simd::batch<T, B>;
     constexpr std::size_t L = V::size;
+    const auto take = [&](const V& v, std::size_t u) {
+        m2[u] = simd::max(m2[u], simd::min(m1[u], v));
+        m1[u] = simd::max(m1[u], v);
+    };
     std::size_t at = 0;
-    for (; at + L <= n; at += L) {
-        const V v = simd::load<B>(x + at);
-        m2 = simd::max(m2, simd::min(m1, v));
-        m1 = simd::max(m1, v);
+    for (; at + 2 * L <= n; at += 2 * L) {
+        take(simd::load<B>(x + at), 0);
+        take(simd::load<B>(x + at + L), 1);
+    }
+    if (at + L <= n) {
+        take(simd::load<B>(x + at), 0);
+        at += L;
     }
     if (at < n) {
         alignas(64) T buf[L];
         for (std::size_t k = 0; k < L; ++k) buf[k] = at + k < n ? x[at + k] : neg_inf<T>;
-        const V v = simd::load<B>(buf);
-        m2 = simd::max(m2, simd::min(m1, v));
-        m1 = simd::max(m1, v);
+        take(simd::load<B>(buf), 1);
     }
 }
 
@@ -223,6 +230,36 @@ GMK_INLINE void weigh(const T* x, std::size_t n, std::size_t first, T c, T scale
     }
 }
 
+// The weights of x[0..n) (n <= 64, global index `first`) relative to c into out: 0 for -inf
+// logits and, when filtered, for tokens past the cut k (the draw never picks a token of weight 0).
+template <class B, class T>
+void block_weights(const T* x, std::size_t n, std::size_t first, T c, T scale, bool filtered, const cut<T>& k,
+                   T* out) noexcept {
+    using V = simd::batch<T, B>;
+    constexpr std::size_t L = V::size;
+    alignas(64) T buf[L];
+    for (std::size_t at = 0; at < n; at += L) {
+        const T* src = x + at;
+        if (at + L > n) {
+            for (std::size_t j = 0; j < L; ++j) buf[j] = at + j < n ? x[at + j] : neg_inf<T>;
+            src = buf;
+        }
+        const V l = simd::load<B>(src);
+        auto keep = l > V(neg_inf<T>);
+        if (filtered) {
+            const V idx = simd::iota<T, B>(T(0)) + V(static_cast<T>(first + at));
+            keep = keep & ((l > V(k.value)) | ((l == V(k.value)) & (idx <= V(static_cast<T>(k.index)))));
+        }
+        const V w = simd::select(keep, weight(clamp_exponent((l - V(c)) * V(scale))), V(T(0)));
+        if (at + L <= n) {
+            simd::store(out + at, w);
+        } else {
+            simd::store(buf, w);
+            for (std::size_t j = 0; at + j < n; ++j) out[at + j] = buf[j];
+        }
+    }
+}
+
 // Top two of a set of lane values (with multiplicity), merged into (t1, t2).
 template <class T>
 void merge_top2(T v, T& t1, T& t2) noexcept {
@@ -247,16 +284,16 @@ std::size_t row_pass(const T* x, std::size_t vocab, span<const token> suppress, 
     arg = 0;
     for (std::size_t lo = 0; lo < vocab; lo += C, ++nc) {
         const std::size_t hi = std::min(vocab, lo + C);
-        V m1(neg_inf<T>), m2(neg_inf<T>);
+        V m1[2] = {V(neg_inf<T>), V(neg_inf<T>)}, m2[2] = {V(neg_inf<T>), V(neg_inf<T>)};
         for_each_run(lo, hi, suppress, [&](std::size_t a, std::size_t n) { top2_lanes<B>(x + a, n, m1, m2); });
-        alignas(64) T l1[L], l2[L];
-        simd::store(l1, m1);
-        simd::store(l2, m2);
+        alignas(64) T lanes[4][L];
+        simd::store(lanes[0], m1[0]);
+        simd::store(lanes[1], m2[0]);
+        simd::store(lanes[2], m1[1]);
+        simd::store(lanes[3], m2[1]);
         T c1 = neg_inf<T>, c2 = neg_inf<T>;
-        for (std::size_t j = 0; j < L; ++j) {
-            merge_top2(l1[j], c1, c2);
-            merge_top2(l2[j], c1, c2);
-        }
+        for (const auto& l : lanes)
+            for (T v : l) merge_top2(v, c1, c2);
         chunk_sum<T>& cs = chunks[nc];
         cs = chunk_sum<T>{c1, 0, 0, 0};
         if (c1 == neg_inf<T>) {  // nothing finite here (a NaN among -inf still poisons the row)
@@ -559,14 +596,31 @@ token_stats<T> token_statistics(const T* logits, std::size_t vocab, const sampli
         const double local = target - cum;
         double run = 0;
         std::size_t pick = vocab, last_pos = vocab;
+        // Blocks of 64 weights computed in vectors; a block is walked token by token only when
+        // the target falls in it.
+        constexpr std::size_t block = 64;
+        alignas(64) T wb[block];
         for_each_run(lo, hi, s.suppress, [&](std::size_t a, std::size_t n) {
-            for (std::size_t i = a; i < a + n && pick == vocab; ++i) {
-                const T l = logits[i];
-                if (!(l > neg_inf<T>) || (filtered && !(l > k.value || (l == k.value && i <= k.index)))) continue;
-                const double wi = f * double(weight_scalar(T((l - chunks[c].max) * scale)));
-                last_pos = i;
-                run += wi;
-                if (run > local) pick = i;
+            for (std::size_t b0 = a; b0 < a + n && pick == vocab; b0 += block) {
+                const std::size_t m = std::min(block, a + n - b0);
+                block_weights<B>(logits + b0, m, b0, chunks[c].max, scale, filtered, k, wb);
+                double sum = 0;
+                for (std::size_t j = 0; j < m; ++j) sum += double(wb[j]);
+                if (run + f * sum <= local) {  // not in this block
+                    run += f * sum;
+                    for (std::size_t j = m; j-- > 0;)
+                        if (wb[j] > 0) {
+                            last_pos = b0 + j;
+                            break;
+                        }
+                    continue;
+                }
+                for (std::size_t j = 0; j < m && pick == vocab; ++j) {
+                    if (!(wb[j] > 0)) continue;
+                    last_pos = b0 + j;
+                    run += f * double(wb[j]);
+                    if (run > local) pick = b0 + j;
+                }
             }
         });
         r.token = pick != vocab ? pick : (last_pos != vocab ? last_pos : arg);
