@@ -373,7 +373,8 @@ struct filter_scratch {
 };
 
 // Calls f(v, i) for every finite logit, not suppressed, that is > floor; the vector compare
-// skips the rest (nearly all of a row, for a high floor).
+// skips the rest (nearly all of a row, for a high floor). floor is read before every vector, so
+// f may raise it.
 template <class B, class T, class F>
 void for_each_above(const T* x, std::size_t vocab, span<const token> suppress, const T& floor, F&& f) {
     using V = simd::batch<T, B>;
@@ -452,7 +453,8 @@ cut<T> filter_cut(const T* x, std::size_t vocab, span<const token> suppress, T m
         auto& h = fs.heap;  // min-heap of the k largest logits seen
         h.clear();
         const auto greater = std::greater<T>();
-        for_each_above<B>(x, vocab, suppress, neg_inf<T>, [&](T v, std::size_t) {
+        T least = neg_inf<T>;  // the heap's minimum once full: the vector compare skips what is below
+        for_each_above<B>(x, vocab, suppress, least, [&](T v, std::size_t) {
             if (h.size() < top_k) {
                 h.push_back(v);
                 std::push_heap(h.begin(), h.end(), greater);
@@ -461,6 +463,7 @@ cut<T> filter_cut(const T* x, std::size_t vocab, span<const token> suppress, T m
                 h.back() = v;
                 std::push_heap(h.begin(), h.end(), greater);
             }
+            if (h.size() == top_k) least = h.front();
         });
         if (h.size() == top_k) {
             const T kth = h.front();
@@ -555,31 +558,56 @@ token_stats<T> token_statistics(const T* logits, std::size_t vocab, const sampli
     const double raw_total = dual ? tot.raw : tot.s;
     r.log_sum_exp = T(double(m) + std::log(raw_total));
 
-    // Filters: find the cut, then weigh the kept tokens again.
+    // Filters: find the cut, then weigh the kept tokens again: a short list of them (top-k, the
+    // top-p of a peaked row) directly, many in a second pass over the row.
     const bool filtered = s.top_p < 1 || (s.top_k > 0 && s.top_k < vocab);
     cut<T> k;
-    r.kept = 0;
+    constexpr std::size_t short_list = 4096;
+    bool listed = false;
+    auto& list = filter_scratch<T>::local().members;
+    const auto weight_of = [&](std::size_t v) {  // exp((l_v - m) / T) in double
+        return std::exp((double(logits[v]) - double(m)) * inv_t);
+    };
+    constexpr double ln_unit = std::is_same_v<T, float> ? 0.6931471805599453 : 1.0;
     if (filtered) {
         k = filter_cut<B>(logits, vocab, s.suppress, m, inv_t, tot.s, s.top_p, s.top_k, r.kept);
-        T f1, f2;
-        std::size_t fa;
-        const std::size_t n2 = row_pass<B, false, true>(logits, vocab, s.suppress, scale, raw_scale, k, chunks, f1, f2, fa);
-        tot.s = 0;
-        tot.sy = 0;
-        const row_sum<T> kept = combine(chunks, n2, m, scale, raw_scale, chunk_weight);
-        tot.s = kept.s;
-        tot.sy = kept.sy;
+        listed = r.kept <= short_list;
+        if (listed) {  // the kept tokens in index order, weighed in double
+            list.clear();
+            for_each_above<B>(logits, vocab, s.suppress, std::nextafter(k.value, neg_inf<T>), [&](T v, std::size_t i) {
+                if (v > k.value || i <= k.index) list.emplace_back(v, i);
+            });
+            tot.s = tot.sy = 0;
+            for (const auto& [v, i] : list) {
+                const double y = (double(v) - double(m)) * inv_t, e = std::exp(y);
+                tot.s += e;
+                tot.sy += e * y / ln_unit;
+            }
+        } else {
+            T f1, f2;
+            std::size_t fa;
+            const std::size_t n2 = row_pass<B, false, true>(logits, vocab, s.suppress, scale, raw_scale, k, chunks, f1, f2, fa);
+            const row_sum<T> kept = combine(chunks, n2, m, scale, raw_scale, chunk_weight);
+            tot.s = kept.s;
+            tot.sy = kept.sy;
+        }
     } else {
         r.kept = vocab - s.suppress.size();
     }
     const double w = tot.s;
-    const auto weight_of = [&](std::size_t v) {  // exp((l_v - m) / T) in double
-        return std::exp((double(logits[v]) - double(m)) * inv_t);
-    };
 
     // The token.
     if (!sample) {
         r.token = arg;
+    } else if (draw.method == token_sampling::inverse_cdf && listed) {
+        const double target = draw.uniform * w;
+        double cum = 0;
+        r.token = list.back().second;  // (rounding put the target past the end)
+        for (const auto& [v, i] : list)
+            if ((cum += weight_of(i)) > target) {
+                r.token = i;
+                break;
+            }
     } else if (draw.method == token_sampling::inverse_cdf) {
         const double target = draw.uniform * w;
         double cum = 0;
@@ -629,23 +657,22 @@ token_stats<T> token_statistics(const T* logits, std::size_t vocab, const sampli
         double best = -1;
         std::size_t pick = arg;
         const bool race = draw.method == token_sampling::exponential_race;
-        for_each_run(0, vocab, s.suppress, [&](std::size_t a, std::size_t n) {
-            for (std::size_t i = a; i < a + n; ++i) {
-                const T l = logits[i];
-                if (filtered && !(l > k.value || (l == k.value && i <= k.index))) continue;
-                double key;
-                if (race) {
-                    // q_v / E_v in the row's precision, as torch divides its float probabilities
-                    key = double(T(weight_of(i) / w) / T(draw.per_token[i]));
-                } else {
-                    key = std::exp(double(l)) / std::pow(-std::log(draw.per_token[i]), s.temperature);
-                }
-                if (key > best) {
-                    best = key;
-                    pick = i;
-                }
+        const auto enter = [&](std::size_t i) {
+            const double key = race ? double(T(weight_of(i) / w) / T(draw.per_token[i]))  // q_v / E_v, in T as torch
+                                    : std::exp(double(logits[i])) / std::pow(-std::log(draw.per_token[i]), s.temperature);
+            if (key > best) {
+                best = key;
+                pick = i;
             }
-        });
+        };
+        if (listed) {
+            for (const auto& [v, i] : list) enter(i);
+        } else {
+            for_each_run(0, vocab, s.suppress, [&](std::size_t a, std::size_t n) {
+                for (std::size_t i = a; i < a + n; ++i)
+                    if (!filtered || logits[i] > k.value || (logits[i] == k.value && i <= k.index)) enter(i);
+            });
+        }
         r.token = pick;
     }
 
@@ -655,7 +682,6 @@ token_stats<T> token_statistics(const T* logits, std::size_t vocab, const sampli
     r.model_probability = T(std::exp(double(logits[r.token]) - double(m)) / raw_total);
     const double second = r.kept >= 2 ? std::exp((double(top2) - double(m)) * inv_t) : 0.0;
     r.margin = T((1.0 - second) / w);
-    constexpr double ln_unit = std::is_same_v<T, float> ? 0.6931471805599453 : 1.0;
     r.neg_entropy = T(std::min(0.0, tot.sy * ln_unit / w - std::log(w)));
     return r;
 }
