@@ -195,10 +195,10 @@ T sedd_transition_row(T* row, std::size_t vocab, token mask, double rate) {
 /// One SEDD step at rate r (sedd_rate, or sedd_denoise_rate for the final denoising step) over the
 /// positions i = rows of `log_scores` (L x V, log s_j at masked positions): tokens[i] == mask moves
 /// to a token or stays, other positions are frozen. The mask column of every masked row is
-/// overwritten (sedd_transition_row; not by the denoising step). Rows run over `exec`; the result does not depend on it. A
-/// row with no finite score stays masked; a NaN or +inf score takes the first such entry
-/// (token_statistics' rule; the mask column, holding NaN when the sum is NaN, counts). Returns
-/// the number of positions still masked.
+/// overwritten (sedd_transition_row; not by the denoising step). Rows run over `exec`; the
+/// result does not depend on it. A row with no finite score stays masked; a NaN or +inf score
+/// takes the first such entry (token_statistics' rule; the mask column, holding NaN when the sum
+/// is NaN, counts). Returns the number of positions still masked.
 template <class B = simd::native, class T>
 std::size_t sedd_step(matrix_view<T> log_scores, span<token> tokens, token mask, double rate, const sedd_draws& draws,
                       const executor& exec = executor()) {
