@@ -648,7 +648,15 @@ def short_context(context):
     return ", ".join(parts)
 
 
-def describe_context(context):
+def load_average():
+    """The one-minute load average, or None where the system has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def describe_context(context, loads=()):
     if not context:
         return ""
     parts = []
@@ -672,6 +680,11 @@ def describe_context(context):
         parts.append("Google Benchmark library built as debug (harness overhead only)")
     if "date" in context:
         parts.append(context["date"])
+    loads = [l for l in loads if l is not None]
+    if loads:
+        parts.append("load average %s over the run%s" % (
+            " to ".join("%.1f" % l for l in loads),
+            " (other processes shared the cores)" if max(loads) >= 1.5 else ""))
     return "Machine: " + "; ".join(parts)
 
 
@@ -703,6 +716,7 @@ def main():
             fail("--filter %r is not a regular expression: %s" % (args.filter, e))
 
     executables = find_executables(args.build_dir)
+    load_start = load_average()
     context, entries, failures = None, [], []
     for stem, path in executables:
         try:
@@ -725,7 +739,7 @@ def main():
 
     results = combine(entries)
     rows = build_rows(results, peer_results)
-    header = describe_context(context)
+    header = describe_context(context, (load_start, load_average()))
     if header:
         print(header)
         print()
