@@ -2,6 +2,8 @@
 """Runs gmk's benchmarks and prints one Markdown table of throughputs and ratios.
 
     python3 bench/report.py --build-dir build [--filter REGEX] [--min-time S] [--json out.json]
+                            [--peers-python PY] [--readme README.md] [--full-table FILE.md]
+                            [--plot FILE.png] [--plot-python PY]
                             [-- <more Google Benchmark flags, e.g. --benchmark_repetitions=5>]
 
 Every gmk_bench_* executable in <build-dir>/bench is run with --benchmark_format=json and the
@@ -20,7 +22,25 @@ text). The report reads:
 Rate counters understood, in order of preference: FLOP/s, bytes/s, items/s (and Google
 Benchmark's bytes_per_second / items_per_second).
 
-Standard library only. Exit status: 0 on success, 1 when a benchmark executable failed, 2 when
+Peers. With --peers-python (an interpreter with torch, k-diffusion, diffusers, torchsde, numpy,
+scipy and bottleneck), the scripts of bench/peers/ run right after the gmk benchmarks, in the
+same session: PyTorch, NumPy, SciPy, bottleneck, k-diffusion and diffusers on the same sizes,
+one thread. Each prints lines "<peers/name> <seconds> s <rate> <unit>"; PEERS below says which
+peer rows compute what a gmk row computes, and each such gmk row gets "peer time / gmk time"
+(> 1: gmk is faster) in its "vs peer" column. A peers script that fails (a module missing) is
+reported and its rows show "not run"; the gmk rows are unaffected.
+
+Outputs besides the full table on stdout:
+    --readme FILE      replaces the text between the lines <!-- bench-table --> and
+                       <!-- /bench-table --> of FILE by the summary table: the rows of SUMMARY
+                       below (one or two per kernel family and the machine limits), each with
+                       its fraction of its limit and its speed-up over each of its peers
+    --full-table FILE  a Markdown page: the summary, the full table, the peers' own rows
+    --plot FILE.png    a bar chart of the summary rows (fraction of limit; speed-up over each
+                       peer), drawn by bench/plot_report.py with matplotlib under --plot-python
+                       (default: the --peers-python interpreter, else this one)
+
+The script itself needs the standard library only. Exit status: 0 on success, 1 when a benchmark executable failed, 2 when
 there is nothing to run.
 """
 
@@ -51,6 +71,92 @@ RUN_SUFFIX = re.compile(
     r"|/(?:real_time|manual_time|process_time)(?=/|$)")
 
 TIME_SCALE = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The peers scripts --peers-python runs, in this order, with their arguments. Each prints one line
+# per row: "<peers/name> <seconds per call> s <rate> <unit>" (other lines are comments).
+PEER_SCRIPTS = [
+    ("window.py", []),      # bottleneck.move_max, scipy.ndimage.maximum_filter1d: n = 10^7 float32
+    ("noise.py", []),       # torch.randn / rand (CPU), numpy standard_normal: 2^20 elements
+    ("samplers.py", []),    # k-diffusion samplers, diffusers schedulers: 1x4x128x128 float32 steps
+    ("attention.py", []),   # torch scaled_dot_product_attention: gmk_bench_attention's shapes
+    ("discrete.py", []),    # the LLaDA / Dream step on [1, 256, 126464] float32 logits
+]
+
+# Which peer computes what a gmk row computes, on the same size, one thread each: gmk row ->
+# [(peer row, short name)]. A peer row named peers/... comes from PEER_SCRIPTS; any other is a
+# gmk_bench row (the naive Eigen attention). Notes on what differs are in the peers scripts.
+PEERS = {}
+for _k in (3, 16, 64, 256, 1024, 4096):
+    PEERS["window/sliding_max_f32/%d" % _k] = [
+        ("peers/bottleneck_move_max_f32/%d" % _k, "bottleneck"),
+        ("peers/scipy_maximum_filter1d_f32/%d" % _k, "SciPy")]
+PEERS.update({
+    "random/randn_f32_philox/1048576": [("peers/torch_randn_f32_cpu", "torch.randn"),
+                                        ("peers/numpy_standard_normal_f32", "NumPy")],
+    "random/randn_f64_philox/1048576": [("peers/torch_randn_f64_cpu", "torch.randn"),
+                                        ("peers/numpy_standard_normal_f64", "NumPy")],
+    "random/rand_f32_philox/1048576": [("peers/torch_rand_f32_cpu", "torch.rand")],
+    # The same numbers as torch's generator, bit for bit.
+    "random/randn_f32_torch_cpu/1048576": [("peers/torch_randn_f32_cpu", "torch.randn")],
+    "random/randn_f64_torch_cpu/1048576": [("peers/torch_randn_f64_cpu", "torch.randn")],
+    # k-diffusion's sample_euler draws (and discards) randn_like every step even without churn.
+    "samplers/euler_step_f32": [("peers/kdiffusion_euler_step_f32", "k-diffusion"),
+                                ("peers/diffusers_euler_step_f32", "diffusers")],
+    "samplers/euler_churn_step_f32": [("peers/kdiffusion_euler_churn_step_f32", "k-diffusion")],
+    "samplers/euler_ancestral_step_f32": [("peers/kdiffusion_euler_ancestral_step_f32", "k-diffusion")],
+    "samplers/heun_step_f32": [("peers/kdiffusion_heun_step_f32", "k-diffusion")],
+    "samplers/heun_eval_f32": [("peers/kdiffusion_heun_eval_f32", "k-diffusion")],
+    "samplers/dpmpp_2m_step_f32": [("peers/kdiffusion_dpmpp_2m_step_f32", "k-diffusion")],
+    "samplers/dpmpp_2m_sde_step_f32": [
+        ("peers/kdiffusion_dpmpp_2m_sde_step_f32", "k-diffusion"),
+        ("peers/kdiffusion_dpmpp_2m_sde_brownian_step_f32", "k-diffusion, Brownian tree")],
+    "samplers/ddim_step_f32": [("peers/diffusers_ddim_step_f32", "diffusers")],
+    # gmk's statistics of one step (argmax or a draw, confidence) against the references' whole
+    # per-step math between two network calls.
+    "discrete/token_stats/T0/threads:1": [("peers/torch_discrete_f32/llada_step_T0", "LLaDA step"),
+                                          ("peers/torch_discrete_f32/dream_step_T0", "Dream step"),
+                                          ("peers/torch_discrete_f32/torch_softmax_only", "torch.softmax")],
+    "discrete/token_stats/T1/threads:1": [("peers/torch_discrete_f32/llada_step_T1", "LLaDA step")],
+    "discrete/token_stats/T0.2_topp0.95/threads:1": [
+        ("peers/torch_discrete_f32/dream_step_T0.2_topp0.95", "Dream step")],
+})
+for _seq in (1024, 4096):
+    for _d in (64, 128):
+        for _c in ("", "_causal"):
+            _tag = "s%d_d%d%s" % (_seq, _d, _c)
+            PEERS["attention/flash_f32/%s/threads:1" % _tag] = [
+                ("attention/naive_eigen_f32/" + _tag, "naive Eigen"),
+                ("peers/torch_sdpa_f32/" + _tag, "torch SDPA")]
+for _tag in ("decode_h32kv8_k4096_d128", "decode_h1_k32768_d128", "decode_h32kv8_k32768_d128"):
+    PEERS["attention/flash_f32/%s/threads:1" % _tag] = [
+        ("attention/naive_eigen_f32/" + _tag, "naive Eigen"),
+        ("peers/torch_sdpa_f32/" + _tag, "torch SDPA")]
+
+# The summary table (--readme, --full-table, --plot): the machine's limits, then one or two rows
+# per kernel family, (family, gmk row, what it runs). Its peers are PEERS[gmk row].
+SUMMARY_LIMITS = [
+    ("machine/fma_peak_f32", "fp32 FMA peak, one core"),
+    ("machine/triad_L2", "triad a = b + s c, L2"),
+    ("machine/triad_DRAM", "triad a = b + s c, DRAM"),
+    ("machine/read_DRAM", "read stream, DRAM"),
+]
+SUMMARY = [
+    ("sliding max", "window/sliding_max_f32/16", "n = 10^7 float, k = 16"),
+    ("sliding max", "window/sliding_max_f32/1024", "n = 10^7 float, k = 1024"),
+    ("normal noise", "random/randn_f32_philox/1048576", "2^20 float, Philox"),
+    ("normal noise", "random/randn_f32_torch_cpu/1048576", "2^20 float, torch.randn's numbers"),
+    ("sampler step", "samplers/dpmpp_2m_step_f32", "DPM-Solver++(2M), 1x4x128x128 float"),
+    ("sampler step", "samplers/dpmpp_2m_sde_step_f32", "DPM-Solver++(2M) SDE, 1x4x128x128 float"),
+    ("attention", "attention/flash_f32/s4096_d128_causal/threads:1", "prefill, seq 4096, d 128, causal"),
+    ("attention", "attention/flash_f32/decode_h32kv8_k4096_d128/threads:1", "decode, 32/8 heads, 4096 keys"),
+    ("masked sampler", "discrete/token_stats/T0/threads:1", "one step, 256 x 126464 logits, T = 0"),
+    ("masked sampler", "discrete/token_stats/T1/threads:1", "one step, 256 x 126464 logits, T = 1"),
+]
+
+README_BEGIN = "<!-- bench-table -->"
+README_END = "<!-- /bench-table -->"
 
 
 def fail(message, status=2):
@@ -209,8 +315,11 @@ def primary_metric(result, keys):
     return None
 
 
-def build_rows(results):
+def build_rows(results, peer_results=None):
+    """The table rows of the gmk results; peer_results (from run_peers) adds the ratios to the
+    external peers of PEERS to the "vs peer" column."""
     by_name = {r["name"]: r for r in results}
+    peer_results = peer_results or {}
     rows = []
     for r in results:
         keys = parse_label(r["label"])
@@ -266,8 +375,234 @@ def build_rows(results):
                 ratio = peer["time_s"] / r["time_s"]
                 row.setdefault("peer_ratios", {})[peer_name] = ratio
                 ratios.append("%.2fx %s" % (ratio, peer_name))
+        for peer_name, _ in PEERS.get(r["name"], []):
+            if peer_name in row.get("peer_ratios", {}) or peer_name not in peer_results:
+                continue
+            ratio = peer_results[peer_name]["time_s"] / r["time_s"]
+            row.setdefault("peer_ratios", {})[peer_name] = ratio
+            ratios.append("%.2fx %s" % (ratio, peer_name))
         row["vs_peer"] = "; ".join(ratios)
     return rows
+
+
+# ---- peers -----------------------------------------------------------------------------------
+
+PEER_LINE = re.compile(r"^(peers/\S+)\s+([0-9.eE+-]+) s\s+([0-9.eE+-]+) (FLOP/s|bytes/s|items/s)")
+
+PEER_VERSIONS = r"""
+import importlib.metadata as md, platform
+names = ["torch", "k-diffusion", "diffusers", "torchsde", "numpy", "scipy", "Bottleneck"]
+def v(n):
+    try:
+        return md.version(n)
+    except md.PackageNotFoundError:
+        return None
+print("Python %s; " % platform.python_version() + ", ".join("%s %s" % (n.lower(), v(n)) for n in names if v(n)))
+"""
+
+
+def run_peers(python):
+    """Runs PEER_SCRIPTS under `python`; returns ({peer row: result}, [comment lines], [failures])."""
+    found, comments, failures = {}, [], []
+    try:
+        versions = subprocess.run([python, "-c", PEER_VERSIONS], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        if versions.returncode == 0 and versions.stdout.strip():
+            comments.append(versions.stdout.strip())
+    except (OSError, subprocess.SubprocessError) as e:
+        failures.append("%s: %s" % (python, e))
+        print("report.py: cannot run %s: %s" % (python, e), file=sys.stderr)
+        return found, comments, failures
+    for script, extra in PEER_SCRIPTS:
+        command = [python, os.path.join(HERE, "peers", script)] + extra
+        print("running %s" % " ".join(command), file=sys.stderr)
+        try:
+            proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True)
+        except OSError as e:
+            proc = None
+            error = str(e)
+        if proc is None or proc.returncode != 0:
+            if proc is not None:
+                tail = proc.stderr.strip().splitlines()[-1:] or ["exit status %d" % proc.returncode]
+                error = tail[0]
+            failures.append("peers/%s: %s" % (script, error))
+            print("report.py: peers/%s failed: %s" % (script, error), file=sys.stderr)
+        for line in (proc.stdout.splitlines() if proc is not None else []):
+            m = PEER_LINE.match(line)
+            if m:
+                found[m.group(1)] = {"name": m.group(1), "script": script, "time_s": float(m.group(2)),
+                                     "rate": float(m.group(3)), "metric": m.group(4)}
+            elif line.startswith("#"):
+                comments.append(line.lstrip("# ").strip())
+    return found, comments, failures
+
+
+def peer_figure(name, by_name, peer_results):
+    """(time in seconds, None) of a peer row, gmk_bench or peers script, or (None, why)."""
+    if name in peer_results:
+        return peer_results[name]["time_s"], None
+    r = by_name.get(name)
+    if r is None:
+        return None, "not run"
+    if r["error"] is not None:
+        return None, "failed"
+    return r["time_s"], None
+
+
+# ---- the summary -----------------------------------------------------------------------------
+
+def summary_rows(rows, results, peer_results):
+    """The SUMMARY_LIMITS and SUMMARY rows: dicts with family, case, benchmark, time, throughput,
+    of_limit, fraction (or absent), limit and peers [(short name, peer row, ratio or None,
+    peer time or None)]."""
+    by_row = {row["benchmark"]: row for row in rows}
+    by_name = {r["name"]: r for r in results}
+    out = []
+    for name, case in SUMMARY_LIMITS:
+        row = by_row.get(name)
+        if row is None:
+            continue
+        out.append({"family": "machine limit", "case": case, "benchmark": name, "time": row["time"],
+                    "throughput": row["throughput"], "of_limit": "", "limit": "", "peers": [],
+                    "is_limit": True})
+    for family, name, case in SUMMARY:
+        row = by_row.get(name)
+        if row is None:
+            continue
+        entry = {"family": family, "case": case, "benchmark": name, "time": row["time"],
+                 "throughput": row["throughput"], "of_limit": row["of_limit"],
+                 "limit": row["limit"], "peers": [], "is_limit": False}
+        if "fraction" in row:
+            entry["fraction"] = row["fraction"]
+        for peer_name, short in PEERS.get(name, []):
+            seconds, why = peer_figure(peer_name, by_name, peer_results)
+            ratio = seconds / row["time_s"] if seconds is not None and "time_s" in row else None
+            entry["peers"].append({"short": short, "name": peer_name, "ratio": ratio,
+                                   "time_s": seconds, "why": why})
+        out.append(entry)
+    return out
+
+
+def speedup_text(ratio):
+    return ("%.0fx" % ratio) if ratio >= 100 else ("%.1fx" % ratio) if ratio >= 10 else ("%.2fx" % ratio)
+
+
+def summary_markdown(summary):
+    columns = [("kernel", False), ("case", False), ("gmk time", True), ("throughput", True),
+               ("of limit", True), ("limit", False), ("vs peers: speed-up (peer's time)", False)]
+    cells = []
+    for e in summary:
+        if e["is_limit"]:
+            peers, of_limit, limit = "", "1.00", "(is a limit: %s)" % e["benchmark"]
+        else:
+            parts = []
+            for p in e["peers"]:
+                if p["ratio"] is None:
+                    parts.append("%s: %s" % (p["short"], p["why"] or "not run"))
+                else:
+                    parts.append("%s %s (%s)" % (speedup_text(p["ratio"]), p["short"],
+                                                 human_time(p["time_s"])))
+            peers = "; ".join(parts)
+            of_limit = e["of_limit"] or "-"
+            limit = e["limit"] if e["limit"] and e["limit"] != "none" else "none measured"
+        cells.append([e["family"], e["case"], e["time"], e["throughput"], of_limit, limit, peers])
+    titles = [c for c, _ in columns]
+    widths = [max(len(line[i]) for line in [titles] + cells) for i in range(len(columns))]
+
+    def line(values):
+        return "| " + " | ".join(v.rjust(w) if right else v.ljust(w)
+                                 for v, w, (_, right) in zip(values, widths, columns)) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if right else ("-" * (w + 2))
+                          for w, (_, right) in zip(widths, columns)) + "|"
+    return "\n".join([line(titles), rule] + [line(c) for c in cells])
+
+
+def source_revision():
+    """`git describe --always --dirty` of the repository holding this script, or None."""
+    try:
+        proc = subprocess.run(["git", "-C", HERE, "describe", "--always", "--dirty"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              universal_newlines=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None
+
+
+def summary_block(summary, header, peer_comments, command, have_peers):
+    lines = []
+    if header:
+        lines += [header + ".", ""]
+    lines.append(summary_markdown(summary))
+    lines.append("")
+    revision = source_revision()
+    lines.append("Generated by `%s`%s." % (command, " at " + revision if revision else ""))
+    if have_peers and peer_comments:
+        lines.append("Peers, one thread, same run: " + peer_comments[0] + ".")
+    elif not have_peers:
+        lines.append("Peers not run (no --peers-python): only the gmk_bench peers are shown.")
+    return "\n".join(lines)
+
+
+def replace_between_markers(path, block):
+    with open(path) as f:
+        text = f.read()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        fail("%s has no %s ... %s pair of lines to write the table between" % (path, README_BEGIN, README_END))
+    begin += len(README_BEGIN)
+    text = text[:begin] + "\n" + block.rstrip("\n") + "\n" + text[end:]
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def peers_markdown(peer_results):
+    lines = ["| peer row | script | time | throughput |", "|---|---|---:|---:|"]
+    for name, p in sorted(peer_results.items(), key=lambda kv: (kv[1]["script"], kv[0])):
+        lines.append("| %s | bench/peers/%s | %s | %s |" % (name, p["script"], human_time(p["time_s"]),
+                                                            human_rate(p["rate"], p["metric"])))
+    return "\n".join(lines)
+
+
+def write_full_table(path, block, rows, peer_results, peer_comments):
+    parts = ["# gmk benchmark report", "",
+             "Written by `bench/report.py` (see the README's Benchmarks section). The summary, then "
+             "every gmk_bench row (\"vs peer\": the peer's time / gmk's time, > 1: gmk is faster; the "
+             "peers/... rows are the Python peers of `bench/peers/`, one thread, timed in the same run), "
+             "then the peers' own rows.", "", "## Summary", "", block, "", "## Every gmk_bench row", "",
+             markdown_table(rows), ""]
+    if peer_results:
+        parts += ["## The peers' rows", ""]
+        parts += ["- " + c for c in peer_comments] + [""]
+        parts += [peers_markdown(peer_results), ""]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(parts))
+
+
+def write_plot(path, python, summary, title):
+    """Writes the summary as a bar chart through bench/plot_report.py under `python`; returns an
+    error text or None."""
+    import tempfile
+    data = {"title": title,
+            "rows": [{"family": e["family"], "case": e["case"], "fraction": e.get("fraction"),
+                     "limit": e["limit"],
+                      "peers": [{"name": p["short"], "ratio": p["ratio"]} for p in e["peers"]]}
+                     for e in summary if not e["is_limit"]]}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(data, f)
+        data_path = f.name
+    try:
+        proc = subprocess.run([python, os.path.join(HERE, "plot_report.py"), data_path, path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    except OSError as e:
+        return str(e)
+    finally:
+        os.unlink(data_path)
+    if proc.returncode != 0:
+        return (proc.stderr.strip().splitlines() or ["exit status %d" % proc.returncode])[-1]
+    return None
 
 
 COLUMNS = [("benchmark", "benchmark"), ("time", "time"), ("throughput", "throughput"),
@@ -290,10 +625,44 @@ def markdown_table(rows):
     return "\n".join([line(cells[0]), rule] + [line(c) for c in cells[1:]])
 
 
-def describe_context(context):
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (Linux), or None."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+def short_context(context):
+    """CPU model, CPU count and day of the run, for the plot's title."""
+    parts = [p for p in [cpu_model()] if p]
+    context = context or {}
+    if "num_cpus" in context:
+        parts.append("%d CPUs" % context["num_cpus"])
+    if "date" in context:
+        parts.append(context["date"][:10])
+    return ", ".join(parts)
+
+
+def load_average():
+    """The one-minute load average, or None where the system has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def describe_context(context, loads=()):
     if not context:
         return ""
     parts = []
+    model = cpu_model()
+    if model:
+        parts.append(model)
     if "num_cpus" in context and "mhz_per_cpu" in context:
         parts.append("%d CPUs at %d MHz" % (context["num_cpus"], context["mhz_per_cpu"]))
     caches = context.get("caches", [])
@@ -311,6 +680,11 @@ def describe_context(context):
         parts.append("Google Benchmark library built as debug (harness overhead only)")
     if "date" in context:
         parts.append(context["date"])
+    loads = [l for l in loads if l is not None]
+    if loads:
+        parts.append("load average %s over the run%s" % (
+            " to ".join("%.1f" % l for l in loads),
+            " (other processes shared the cores)" if max(loads) >= 1.5 else ""))
     return "Machine: " + "; ".join(parts)
 
 
@@ -321,6 +695,14 @@ def main():
     parser.add_argument("--filter", help="regex of benchmarks to run (the machine limits always run)")
     parser.add_argument("--min-time", type=float, help="minimum seconds per benchmark")
     parser.add_argument("--json", help="also write the merged results and the table rows here")
+    parser.add_argument("--peers-python", metavar="PY",
+                        help="run the bench/peers scripts with this interpreter after the benchmarks")
+    parser.add_argument("--readme", metavar="FILE",
+                        help="write the summary table between %s and %s in FILE" % (README_BEGIN, README_END))
+    parser.add_argument("--full-table", metavar="FILE", help="write the summary and full tables here (Markdown)")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw the summary as a bar chart (matplotlib)")
+    parser.add_argument("--plot-python", metavar="PY",
+                        help="interpreter with matplotlib for --plot (default: --peers-python, else this one)")
     parser.add_argument("benchmark_flags", nargs="*", metavar="-- FLAG",
                         help="further flags for every executable (after --), "
                              "e.g. --benchmark_repetitions=5: the table shows medians")
@@ -334,6 +716,7 @@ def main():
             fail("--filter %r is not a regular expression: %s" % (args.filter, e))
 
     executables = find_executables(args.build_dir)
+    load_start = load_average()
     context, entries, failures = None, [], []
     for stem, path in executables:
         try:
@@ -350,21 +733,51 @@ def main():
         fail("no benchmark results (filter %r matched nothing?)" % args.filter
              if not failures else "every benchmark executable failed", 1 if failures else 2)
 
+    peer_results, peer_comments, peer_failures = {}, [], []
+    if args.peers_python:
+        peer_results, peer_comments, peer_failures = run_peers(args.peers_python)
+
     results = combine(entries)
-    rows = build_rows(results)
-    header = describe_context(context)
+    rows = build_rows(results, peer_results)
+    header = describe_context(context, (load_start, load_average()))
     if header:
         print(header)
         print()
     print(markdown_table(rows))
 
+    summary = summary_rows(rows, results, peer_results)
+    if args.readme or args.full_table:
+        command = ["python3", "bench/report.py", "--build-dir", "<build>"]
+        if args.min_time is not None:
+            command += ["--min-time", "%g" % args.min_time]
+        if args.peers_python:
+            command += ["--peers-python", "<python>"]
+        block = summary_block(summary, header, peer_comments, " ".join(command), bool(args.peers_python))
+        if args.readme:
+            replace_between_markers(args.readme, block)
+            print("report.py: wrote the summary table into %s" % args.readme, file=sys.stderr)
+        if args.full_table:
+            write_full_table(args.full_table, block, rows, peer_results, peer_comments)
+            print("report.py: wrote %s" % args.full_table, file=sys.stderr)
+    if args.plot:
+        title = "gmk benchmarks: " + short_context(context)
+        error = write_plot(args.plot, args.plot_python or args.peers_python or sys.executable, summary, title)
+        if error:
+            failures.append("plot: " + error)
+            print("report.py: --plot failed: %s" % error, file=sys.stderr)
+        else:
+            print("report.py: wrote %s" % args.plot, file=sys.stderr)
+
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"context": context, "executables": [s for s, _ in executables],
-                       "benchmarks": entries, "rows": rows}, out, indent=2)
+                       "benchmarks": entries, "rows": rows, "peers": peer_results,
+                       "peer_comments": peer_comments, "summary": summary}, out, indent=2)
             out.write("\n")
+    failures += peer_failures
     if failures:
-        print("report.py: %d benchmark executable(s) failed" % len(failures), file=sys.stderr)
+        print("report.py: %d failure(s): %s" % (len(failures), "; ".join(f.splitlines()[0] for f in failures)),
+              file=sys.stderr)
         return 1
     return 0
 

@@ -11,7 +11,14 @@ shared library (g++, -march=native) and asserts equality with
   - bottleneck.move_max(x, k, min_count=1): gmk's trailing windows, NaN ignored
     (window_mode::trailing, nan_policy::ignore), NaN included in the test arrays;
   - scipy.ndimage.maximum_filter1d(x, k, origin=-(k // 2))[: n - k + 1]: gmk's 'valid' windows.
-Prints one table of items/s (elements per second) per peer and window.
+Then times each peer and window (best of R calls, time.perf_counter) and prints one line per
+row, in the format of the other peers scripts (bench/report.py --peers-python reads them):
+
+    <name> <seconds per call> s <items/s> items/s
+
+named peers/bottleneck_move_max_f32/<k> and peers/scipy_maximum_filter1d_f32/<k> (items: the n
+input elements), and peers/gmk_ctypes_sliding_max_f32/<k>: gmk's sliding_max called through the
+same ctypes shim (-O2), a check that the Python side adds nothing to the peers' figures.
 """
 
 import argparse
@@ -24,6 +31,7 @@ import time
 
 import bottleneck
 import numpy as np
+import scipy
 import scipy.ndimage
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,13 +86,14 @@ def check_equivalence(gmk_max):
             assert np.array_equal(ours, theirs), ("scipy", n, k)
 
 
-def rate(f, n, repeat):
+def best_time(f, repeat):
+    """Seconds of the fastest of `repeat` calls of f."""
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
         f()
         best = min(best, time.perf_counter() - t)
-    return n / best
+    return best
 
 
 def main():
@@ -96,16 +105,22 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         gmk_max = build_gmk(tmp)
         check_equivalence(gmk_max)
-        print("equivalence: gmk trailing/ignore == bottleneck.move_max(min_count=1), "
+        print("# equivalence: gmk trailing/ignore == bottleneck.move_max(min_count=1), "
               "gmk valid == scipy maximum_filter1d(origin=-(k//2)): ok")
         x = np.random.default_rng(0).uniform(-1, 1, args.n).astype(np.float32)
-        print("| k | bottleneck.move_max | scipy maximum_filter1d | gmk sliding_max (via ctypes) |")
-        print("|---|---|---|---|")
+        print("# numpy %s, scipy %s, bottleneck %s; float32, n = %d, best of %d calls" %
+              (np.__version__, scipy.__version__, bottleneck.__version__, args.n, args.repeat))
+        sys.stdout.flush()
         for k in WINDOWS:
-            b = rate(lambda: bottleneck.move_max(x, k, min_count=1), args.n, args.repeat)
-            s = rate(lambda: scipy.ndimage.maximum_filter1d(x, k, origin=-(k // 2)), args.n, args.repeat)
-            g = rate(lambda: gmk_max(x, k, trailing=False, ignore_nan=False), args.n, args.repeat)
-            print("| %d | %.3g items/s | %.3g items/s | %.3g items/s |" % (k, b, s, g))
+            rows = [
+                ("bottleneck_move_max_f32", lambda: bottleneck.move_max(x, k, min_count=1)),
+                ("scipy_maximum_filter1d_f32", lambda: scipy.ndimage.maximum_filter1d(x, k, origin=-(k // 2))),
+                ("gmk_ctypes_sliding_max_f32", lambda: gmk_max(x, k, trailing=False, ignore_nan=False)),
+            ]
+            for name, fn in rows:
+                t = best_time(fn, args.repeat)
+                print("%-48s %.3e s %.3e items/s" % ("peers/%s/%d" % (name, k), t, args.n / t))
+                sys.stdout.flush()
     return 0
 
 
