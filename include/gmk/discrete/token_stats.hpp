@@ -524,9 +524,11 @@ token_stats<T> token_statistics(const T* logits, std::size_t vocab, const sampli
                        "draw.uniform", draw.uniform, "must lie in [0, 1)");
     }
     constexpr T nan = std::numeric_limits<T>::quiet_NaN();
-    const double inv_t = sample ? 1.0 / s.temperature : 1.0;
+    // 1 / T, held finite: a temperature so small that its reciprocal overflows (double below
+    // 5.6e-309, or float scales below 4e-39) is the T -> 0 limit, one-hot on the maxima.
+    const double inv_t = sample ? std::min(1.0 / s.temperature, std::numeric_limits<double>::max()) : 1.0;
     const bool dual = sample && s.temperature != 1.0;
-    const T scale = T(inv_t * unit<T>), raw_scale = T(unit<T>);
+    const T scale = T(std::min(inv_t * unit<T>, double(std::numeric_limits<T>::max()))), raw_scale = T(unit<T>);
 
     chunk_sum<T> chunks[max_chunks];
     T top1, top2;

@@ -132,13 +132,15 @@ std::size_t select_sampled(span<const T> confidence, double temperature, std::si
     const std::size_t m = detail::select::candidates(c, n, order.data());
     k = std::min(k, m);
     if (k == 0) return 0;
-    T top = -std::numeric_limits<T>::infinity();
-    for (std::size_t j = 0; j < m; ++j) top = std::max(top, c[order[j]]);
-    const T inv = static_cast<T>(1 / temperature);
-    T z = 0;
-    for (std::size_t j = 0; j < m; ++j) z += std::exp(c[order[j]] * inv - top * inv);
+    // The weights softmax(c / temperature) in double (c / temperature may overflow T), the keys
+    // w / E in T as torch divides its float probabilities.
+    double top = -std::numeric_limits<double>::infinity();
+    for (std::size_t j = 0; j < m; ++j) top = std::max(top, double(c[order[j]]));
+    const double inv = 1 / temperature;
+    double z = 0;
+    for (std::size_t j = 0; j < m; ++j) z += std::exp((double(c[order[j]]) - top) * inv);
     const auto key = [&](std::size_t i) {
-        return static_cast<T>(std::exp(c[i] * inv - top * inv) / z) / static_cast<T>(exponentials[i]);
+        return static_cast<T>(std::exp((double(c[i]) - top) * inv) / z) / static_cast<T>(exponentials[i]);
     };
     const auto cmp = [&](std::size_t a, std::size_t b) {
         const T ka = key(a), kb = key(b);
