@@ -682,8 +682,12 @@ def describe_context(context, loads=()):
         parts.append(context["date"])
     loads = [l for l in loads if l is not None]
     if loads:
+        shown = []
+        for text in ("%.1f" % l for l in loads):
+            if text not in shown:
+                shown.append(text)
         parts.append("load average %s over the run%s" % (
-            " to ".join("%.1f" % l for l in loads),
+            " to ".join(shown),
             " (other processes shared the cores)" if max(loads) >= 1.5 else ""))
     return "Machine: " + "; ".join(parts)
 
