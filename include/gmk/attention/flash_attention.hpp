@@ -980,6 +980,10 @@ void run_task_rows(const problem<S, T>& pr, std::size_t b, std::size_t kvh, std:
                 qk_row<B>(w.qt + r * dl, nv, kptr, ldk, nk, srow);
             }
             if (pr.softcap > T(0)) {
+                // The lanes past the last key hold an earlier block's scratch: zero them first
+                // (tanh of stale values can be undefined behaviour in a vector tanh; they become
+                // -inf below).
+                std::fill(srow + nk, srow + nkl, T(0));
                 const V cap(pr.softcap * score_unit<T>()), inv(T(1) / (pr.softcap * score_unit<T>()));
                 for (std::size_t u = 0; u < nkl; u += L)
                     simd::store_aligned(srow + u, cap * tanh_v(simd::load_aligned<B>(srow + u) * inv));
