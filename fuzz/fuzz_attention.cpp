@@ -260,6 +260,13 @@ void run(gmk_fuzz::input& in) {
     if (what & 4) o.bias = int(in.range(1, 5));
     if (what & 8) o.mask = int(in.range(1, 5));
     if (what & 16) o.softcap = in.log_real(0.05, 100);
+    // Known issue A1: the decoding kernel (at most L / 4 query rows per kv head) soft-caps whole
+    // vectors of scores, lanes past the last key included, which hold whatever the thread's
+    // scratch held before; xsimd's double tanh (through exp's conversion to int64) is undefined
+    // behaviour for the huge values found there.
+    if (gmk_fuzz::known_issue(o.softcap > 0 && std::is_same_v<T, double> && !std::is_same_v<B, gmk::simd::scalar> &&
+                              4 * s.seq_q * group <= gmk::simd::lanes<T, B>))
+        o.softcap = 0;
     if (what & 32) o.scale = in.real(-3, 3);
     const std::size_t entry = in.choice(3);  // 0 contiguous, 1 explicit small tiles, 2 strided views
     const bool with_lse = in.byte() >= 32;
