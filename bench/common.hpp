@@ -10,13 +10,17 @@
 //     Words without '=' are free text for the reader.
 #pragma once
 
+#include <gmk/core/parallel.hpp>
 #include <gmk/simd/simd.hpp>
 
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 namespace gmk_bench {
 
@@ -60,5 +64,37 @@ template <class B>
 float read_kernel(const float* x, std::size_t n) {
     return read_kernel<B>(x, n, std::make_index_sequence<16>{});
 }
+
+/// The executor of the `threads:N` rows: serial, OpenMP's, or a pool of std::threads taking
+/// tasks one at a time from a shared counter (a thread start costs some 20-50 us: small beside
+/// the rows' milliseconds); its name for the labels, and the rows' name suffix.
+inline gmk::executor make_executor(int threads) {
+    if (threads <= 1) return gmk::executor::serial();
+#if defined(_OPENMP)
+    return gmk::executor::openmp(threads);
+#else
+    return gmk::executor([threads](std::size_t count, gmk::task_ref task) {
+        std::atomic<std::size_t> next{0};
+        const auto work = [&] {
+            for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < count;) task(i);
+        };
+        std::vector<std::thread> pool;
+        for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+        work();
+        for (auto& t : pool) t.join();
+    });
+#endif
+}
+
+inline std::string executor_name(int threads) {
+    if (threads <= 1) return "serial";
+#if defined(_OPENMP)
+    return "openmp(" + std::to_string(threads) + ")";
+#else
+    return "std::thread(" + std::to_string(threads) + ")";
+#endif
+}
+
+inline std::string threads_suffix(int threads) { return "/threads:" + std::to_string(threads); }
 
 }  // namespace gmk_bench

@@ -75,34 +75,9 @@ constexpr double step_bytes = double(sizeof(float)) * double(elements);
 
 // ---- executors (as bench/attention.cpp) ----------------------------------------------------
 
-gmk::executor make_executor(int threads) {
-    if (threads <= 1) return gmk::executor::serial();
-#if defined(_OPENMP)
-    return gmk::executor::openmp(threads);
-#else
-    return gmk::executor([threads](std::size_t count, gmk::task_ref task) {
-        std::atomic<std::size_t> next{0};
-        const auto work = [&] {
-            for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < count;) task(i);
-        };
-        std::vector<std::thread> pool;
-        for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-        work();
-        for (auto& t : pool) t.join();
-    });
-#endif
-}
-
-std::string executor_name(int threads) {
-    if (threads <= 1) return "serial";
-#if defined(_OPENMP)
-    return "openmp(" + std::to_string(threads) + ")";
-#else
-    return "std::thread(" + std::to_string(threads) + ")";
-#endif
-}
-
-std::string threads_suffix(int threads) { return "/threads:" + std::to_string(threads); }
+using gmk_bench::executor_name;
+using gmk_bench::make_executor;
+using gmk_bench::threads_suffix;
 
 // ---- the logits ----------------------------------------------------------------------------
 
