@@ -111,21 +111,6 @@ T special_or_grid(std::uint8_t b) noexcept {
     }
 }
 
-// ---- known issues ---------------------------------------------------------------------------
-
-#ifndef GMK_FUZZ_KNOWN_ISSUES
-#define GMK_FUZZ_KNOWN_ISSUES 0
-#endif
-
-/// Whether inputs may reach the known issues of the library that fuzz/README.md lists (found by
-/// these targets, reported, not yet fixed). Off by default, so that a run (and CI) reports new
-/// findings only; build with -DGMK_FUZZ_KNOWN_ISSUES=1 to reproduce them.
-inline constexpr bool reach_known_issues = GMK_FUZZ_KNOWN_ISSUES != 0;
-
-/// True when an input lies in the region of a known issue and the build steers clear of them:
-/// the caller then skips the call or the check the issue breaks.
-inline bool known_issue(bool in_region) noexcept { return in_region && !reach_known_issues; }
-
 // ---- checking -------------------------------------------------------------------------------
 
 namespace detail {

@@ -224,3 +224,37 @@ TEST_CASE("noise_grid: bad settings throw naming the setting", "[diffusion][nois
     gt::require_throws_naming([] { gmk::noise_grid(std::vector<gmk::noise_level>{{1, 1, 0}, {0, 1, 0}}); }, "alpha");
     gt::require_throws_naming([] { gmk::noise_grid(std::vector<gmk::noise_level>{{1, 1, 0}}); }, "levels");
 }
+
+// Found by the schedules fuzz target (fuzz/README.md, S9 and S11): each failed before its fix.
+TEST_CASE("noise_grid: VP levels at huge ratios and the ratio check at tiny levels", "[diffusion][noise_levels][extremes]") {
+    // S9: alpha = 1 / sqrt(1 + r^2) squared r, which overflows past 1.3e154 (alpha = sigma = 0).
+    const std::vector<double> s{1e160, 1e3, 1, 0}, t{999, 500, 0};
+    const gmk::noise_grid g = gmk::noise_grid::vp_sigmas(s, t);
+    CHECK(g[0].alpha == 1 / 1e160);
+    CHECK(g[0].sigma == 1.0);
+    CHECK(g.ratio(0) == Approx(1e160).epsilon(1e-15));
+    for (double r : {0x1p32, 1e100, 1e300, 0x1p1022}) {
+        const gmk::noise_level l = g.level_at(r);
+        CHECK(l.alpha == 1 / r);
+        CHECK(l.sigma == 1.0);
+    }
+    // Below 2^32 the usual form; both agree with the exact level to rounding at the switch.
+    const gmk::noise_level below = g.level_at(std::nextafter(0x1p32, 0.0));
+    CHECK(below.alpha == Approx(0x1p-32).epsilon(1e-15));
+    CHECK(below.sigma == Approx(1.0).epsilon(1e-15));
+    // Past 2^1022 alpha would be subnormal: rejected, naming the argument.
+    const std::vector<double> too_big{0x1p1023, 1, 0};
+    gt::require_throws_naming([&] { gmk::noise_grid::vp_sigmas(too_big, t); }, "sigmas[i]");
+    gt::require_throws_naming([&] { (void)g.level_at(0x1p1023); }, "r");
+    // S11: levels whose cross products underflow. The ratio rises from 5.6e-57 to 1: rejected;
+    // the other way round it falls: accepted.
+    gt::require_throws_naming(
+        [] { gmk::noise_grid(std::vector<gmk::noise_level>{{1.78e-164, 1e-220, 0}, {1e-220, 1e-220, 0}}); }, "sigma");
+    CHECK_NOTHROW(gmk::noise_grid(std::vector<gmk::noise_level>{{1e-220, 1e-220, 0}, {1.78e-164, 1e-220, 0}}));
+    // ... and overflow: ratios 1e-300 / 1e300 -> 1e300 / 1e-300 rise; the reverse falls.
+    gt::require_throws_naming(
+        [] { gmk::noise_grid(std::vector<gmk::noise_level>{{1e300, 1e-300, 0}, {1e-300, 1e300, 0}}); }, "sigma");
+    CHECK_NOTHROW(gmk::noise_grid(std::vector<gmk::noise_level>{{1e-300, 1e300, 0}, {1e300, 1e-300, 0}}));
+    // Equal ratios pass, at any scale.
+    CHECK_NOTHROW(gmk::noise_grid(std::vector<gmk::noise_level>{{1e-200, 3e-200, 0}, {1e200, 3e200, 0}}));
+}

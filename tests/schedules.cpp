@@ -8,6 +8,7 @@
 // except where the reference's own float32 arithmetic is further than that from the exact value
 // (each such tolerance below names the float32 operation that limits it; measured values in
 // comments, GMK_SCHEDULES_REPORT=1 prints them).
+#include <gmk/diffusion/noise_levels.hpp>
 #include <gmk/schedules/betas.hpp>
 #include <gmk/schedules/flow.hpp>
 #include <gmk/schedules/sigmas.hpp>
@@ -16,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -406,6 +408,184 @@ TEST_CASE("schedules: properties", "[schedules]") {
     CHECK(gmk::flow_shift(0.3, 1.0) == 0.3);
     CHECK(gmk::flow_shift(1.0, 3.0) == 1.0);
     CHECK(gmk::flow_time_shift(0.5, 0.0) == 0.5);
+}
+
+// The settings below are the fuzz target's findings (fuzz/README.md, S1-S12): each failed here
+// before its fix.
+TEST_CASE("schedules: extreme settings stay exact, finite and monotone", "[schedules][extremes]") {
+    auto non_increasing = [](const std::vector<double>& s) {
+        for (std::size_t i = 1; i < s.size(); ++i)
+            if (!(s[i] <= s[i - 1])) return false;
+        return true;
+    };
+    auto finite = [](const std::vector<double>& s) {
+        for (double x : s)
+            if (!std::isfinite(x)) return false;
+        return true;
+    };
+    SECTION("S1: timesteps up to T = 2^53, beyond it rejected") {
+        const std::size_t big = gmk::max_train_timesteps;
+        for (auto sp : {gmk::timestep_spacing::linspace, gmk::timestep_spacing::leading, gmk::timestep_spacing::trailing}) {
+            INFO(spacing_name(sp));
+            const auto t = gmk::timesteps(sp, big, 7);
+            REQUIRE(t.size() == 7);
+            for (std::size_t i = 0; i < t.size(); ++i) {
+                CHECK(t[i] >= 0);
+                CHECK(t[i] <= std::int64_t(big - 1));
+                if (i > 0) CHECK(t[i] < t[i - 1]);
+            }
+            gt::require_throws_naming([&] { gmk::timesteps(sp, big + 1, 7); }, "num_train_timesteps");
+            gt::require_throws_naming([&] { gmk::timesteps_fractional(sp, std::size_t(-1), 7); }, "num_train_timesteps");
+        }
+        CHECK(gmk::timesteps(gmk::timestep_spacing::trailing, big, 7).front() == std::int64_t(big - 1));
+        // A steps_offset that would overflow (steps - 1) * (T / steps) + steps_offset is rejected.
+        const std::ptrdiff_t huge = std::numeric_limits<std::ptrdiff_t>::max();
+        gt::require_throws_naming([&] { gmk::timesteps(gmk::timestep_spacing::leading, 1000, 10, huge); },
+                                  "steps_offset");
+        CHECK(gmk::timesteps(gmk::timestep_spacing::leading, 1000, 10, 99).front() == 999);
+        gt::require_throws_naming([&] { gmk::timesteps(gmk::timestep_spacing::leading, 1000, 10, 100); },
+                                  "steps_offset");
+    }
+    SECTION("S2, S8: zero terminal SNR with a constant tail, and levels below 2^-24") {
+        const std::vector<double> b{0.5, 0.5, 0};  // abar 0.5, 0.25, 0.25: the rescaled tail is 0
+        const auto z = gmk::rescale_zero_terminal_snr(b);
+        REQUIRE(finite(z));
+        CHECK(z[0] == Approx(0.5).epsilon(1e-15));
+        CHECK(z[1] == 1.0);
+        CHECK(z[2] == 1.0);
+        const double floor = gmk::zero_terminal_snr_alphas_cumprod;
+        CHECK(gmk::rescaled_alphas_cumprod(b) == std::vector<double>{1 - z[0], floor, floor});
+        // Linear betas rescale to abar[T - 2] = 4.2e-9 < 2^-24: held at 2^-24, abar never rises,
+        // and the trained sigmas are accepted.
+        const auto lin = gmk::betas(gmk::beta_schedule::linear, 1000, 0.0001, 0.02);
+        const auto za = gmk::rescaled_alphas_cumprod(lin);
+        CHECK(non_increasing(za));
+        CHECK(za[998] == floor);
+        // Above the floor the values are the cumulative product of the rescaled betas; from the
+        // first level below it on, the floor.
+        const auto zl = gmk::rescale_zero_terminal_snr(lin);
+        double p = 1;
+        std::size_t held = 0;
+        for (std::size_t i = 0; i < 999; ++i) {
+            p *= 1 - zl[i];
+            if (p < floor) ++held;
+            REQUIRE(za[i] == (p < floor ? floor : p));
+        }
+        CHECK(held >= 2);  // (abar[997] = 1.7e-8 and abar[998] = 4.2e-9 before the floor)
+        CHECK(gmk::sigmas_from_alphas_cumprod(za).back() == std::sqrt((1 - floor) / floor));
+        const std::vector<double> steep{0.3, 0.3, 0.3, 0.00017853055619134815};
+        const auto zs = gmk::rescaled_alphas_cumprod(steep);
+        CHECK(non_increasing(zs));
+        for (double x : zs) CHECK(x >= floor);
+        CHECK_NOTHROW(gmk::sigmas_from_alphas_cumprod(zs));
+    }
+    SECTION("S3: sigmas of abar below 1 / DBL_MAX") {
+        const std::vector<double> a{1e-300, 1e-309, 5e-324};
+        const auto s = gmk::sigmas_from_alphas_cumprod(a);
+        CHECK(s[0] == std::sqrt((1 - 1e-300) / 1e-300));
+        CHECK(s[1] == Approx(1 / std::sqrt(1e-309)).epsilon(1e-15));
+        CHECK(s[2] == Approx(1 / std::sqrt(5e-324)).epsilon(1e-15));
+    }
+    SECTION("S4, S12: Karras grids for every rho and range, with exact ends") {
+        // (the level in closed form: sigma_max ((1 - r) + r q)^rho, q = (sigma_min / sigma_max)^(1/rho))
+        auto level = [](double r, double lo, double hi, double rho) {
+            const long double q = std::pow((long double)lo / hi, 1 / (long double)rho);
+            return double(hi * std::pow((1 - (long double)r) + r * q, (long double)rho));
+        };
+        struct setting {
+            std::size_t n;
+            double lo, hi, rho;
+        };
+        for (const setting& c : {setting{3, 2, 200, 0.005}, setting{3, 1e-20, 200, 1}, setting{3, 2, 200, 0.1},
+                                 setting{360, 1.0213048942957384e-300, 7.5669290386756523e-300, 1.7615930418860151},
+                                 setting{50, 1e-300, 1e300, 7}, setting{50, 0.002, 80, 1e-3}, setting{25, 0.002, 80, 7}}) {
+            INFO(c.n << " levels from " << c.hi << " to " << c.lo << ", rho " << c.rho);
+            const auto s = gmk::sigmas_karras(c.n, c.lo, c.hi, c.rho);
+            REQUIRE(s.size() == c.n + 1);
+            CHECK(finite(s));
+            CHECK(non_increasing(s));
+            CHECK(s.front() == c.hi);
+            CHECK(s[c.n - 1] == c.lo);
+            for (std::size_t i = 1; i + 1 < c.n; ++i) {
+                CHECK(s[i] > 0);
+                CHECK(s[i] == Approx(level(double(i) / double(c.n - 1), c.lo, c.hi, c.rho)).epsilon(1e-12));
+            }
+        }
+        // rho -> infinity is log-uniform spacing (k-diffusion's form loses it: hi and lo round to 1).
+        const auto k = gmk::sigmas_karras(10, 0.002, 80, 1e12), e = gmk::sigmas_exponential(10, 0.002, 80);
+        for (std::size_t i = 0; i < 10; ++i) CHECK(k[i] == Approx(e[i]).epsilon(1e-9));
+        // Exponential and polyexponential ends are exact too.
+        CHECK(gmk::sigmas_exponential(7, 1e-300, 7e-300).front() == 7e-300);
+        CHECK(gmk::sigmas_exponential(7, 1e-300, 7e-300)[6] == 1e-300);
+        CHECK(gmk::sigmas_polyexponential(7, 0.0291675, 14.614642, 2)[6] == 0.0291675);
+    }
+    SECTION("S5: static flow shifts keep t = 1 at 1 and stay monotone") {
+        CHECK(gmk::flow_shift(1, 0.24058594644083314) == 1.0);
+        CHECK(gmk::flow_shift(1, 1e-17) == 1.0);
+        CHECK(gmk::flow_shift(0, 1e-17) == 0.0);
+        gt::rng r(12);
+        for (int i = 0; i < 2000; ++i) {
+            gmk::flow_options o;
+            o.shift = r.uniform(0.05, 1);
+            const auto s = gmk::sigmas_flow(10, o);
+            REQUIRE(s.front() == 1.0);
+            CHECK(non_increasing(s));
+        }
+        gmk::flow_options tiny;
+        tiny.shift = 1e-17;
+        const auto st = gmk::sigmas_flow(2, tiny);
+        CHECK(finite(st));
+        CHECK(st.front() == 1.0);
+        gmk::flow_options huge;
+        huge.shift = 3153124584.5384092;
+        huge.num_train_timesteps = 3925;
+        const auto sh = gmk::sigmas_flow(325, huge);
+        CHECK(non_increasing(sh));
+        CHECK(sh.front() == 1.0);
+        // The value itself: s t / (1 + (s - 1) t) to rounding (each form rounds at most five times).
+        for (double t : {0.001, 0.25, 0.5, 0.9, 0.999})
+            for (double shift : {0.3, 1.0, 3.0, 1e4})
+                CHECK(gmk::flow_shift(t, shift) ==
+                      Approx(shift * t / (1 + (shift - 1) * t)).epsilon(10 * std::numeric_limits<double>::epsilon()));
+    }
+    SECTION("S6: VP sigmas where e^x overflows but the level does not") {
+        const auto s = gmk::sigmas_vp(2, 1500, 0.1);
+        REQUIRE(finite(s));
+        CHECK(s.front() == Approx(std::exp(750.1 / 2)).epsilon(1e-13));
+        gt::require_throws_naming([] { gmk::sigmas_vp(2, 3000, 0.1); }, "beta_d");
+    }
+    SECTION("S7: timesteps at repeated trained levels") {
+        const std::vector<double> top{1, 2, 2}, bottom{1, 1, 2};
+        CHECK(gmk::timestep_at_sigma(top, 2) == 2.0);
+        CHECK(gmk::timestep_at_sigma(top, 3) == 2.0);
+        CHECK(gmk::timestep_at_sigma(top, 1.5) == Approx(std::log(1.5) / std::log(2.0)));
+        CHECK(gmk::timestep_at_sigma(bottom, 0.5) == 0.0);
+        CHECK(gmk::timestep_at_sigma(bottom, 1) == 1.0);
+        CHECK(gmk::timestep_at_sigma(bottom, 4) == 2.0);
+    }
+    SECTION("S10: final_sigma::sigma_min never above the last level") {
+        const std::vector<double> two{0.99960936903944453, 0.94962890058747229}, t10{1, 0};
+        for (auto spacing : {gmk::sigma_spacing::timesteps, gmk::sigma_spacing::karras, gmk::sigma_spacing::exponential})
+            for (auto how : {gmk::sigma_interpolation::linear, gmk::sigma_interpolation::log_linear}) {
+                const auto g = gmk::discrete_sigmas(two, t10, spacing, gmk::final_sigma::sigma_min, how);
+                CHECK(g.sigmas[1] == g.sigmas[2]);
+                CHECK_NOTHROW(gmk::noise_grid::vp_sigmas(g.sigmas, g.timesteps));
+            }
+        // Training schedules of every kind, every spacing: the grid is one a VP sampler accepts.
+        for (auto bs : {gmk::beta_schedule::linear, gmk::beta_schedule::scaled_linear, gmk::beta_schedule::squaredcos_cap_v2})
+            for (double end : {0.012, 0.02, 0.03}) {
+                const auto ac = gmk::alphas_cumprod(gmk::betas(bs, 1000, 0.00085, end));
+                for (std::size_t steps : {7, 20, 50}) {
+                    const auto ts = gmk::timesteps_fractional(gmk::timestep_spacing::linspace, 1000, steps);
+                    for (auto spacing : {gmk::sigma_spacing::karras, gmk::sigma_spacing::exponential})
+                        for (auto how : {gmk::sigma_interpolation::linear, gmk::sigma_interpolation::log_linear}) {
+                            const auto g = gmk::discrete_sigmas(ac, ts, spacing, gmk::final_sigma::sigma_min, how);
+                            CHECK(g.sigmas[steps] <= g.sigmas[steps - 1]);
+                            CHECK_NOTHROW(gmk::noise_grid::vp_sigmas(g.sigmas, g.timesteps));
+                        }
+                }
+            }
+    }
 }
 
 TEST_CASE("schedules: bad settings throw std::invalid_argument naming them", "[schedules]") {

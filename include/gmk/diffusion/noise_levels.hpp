@@ -17,6 +17,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -46,6 +47,10 @@ struct noise_level {
 /// times finite. Otherwise the constructor throws std::invalid_argument naming the setting.
 class noise_grid {
 public:
+    /// The largest noise-to-signal ratio of a VP level (vp_sigmas, level_at): 2^1022, where alpha =
+    /// 1 / sqrt(1 + r^2) = 2^-1022 is the smallest normal double; beyond it alpha loses bits.
+    static constexpr double max_vp_ratio = 0x1p1022;
+
     /// Which process a grid is on, and so what the level at an arbitrary noise-to-signal ratio
     /// r = sigma / alpha is (level_at): vp alpha = 1 / sqrt(1 + r^2); ve alpha = 1; flow
     /// alpha = 1 / (1 + r); general: none (level_at throws).
@@ -99,10 +104,10 @@ public:
         std::vector<noise_level> levels(n);
         for (std::size_t i = 0; i < n; ++i) {
             const double r = sigmas[i];
-            if (!(r >= 0 && std::isfinite(r)))
-                detail::fail_argument(fn, "sigmas[i]", r, "must be finite and >= 0 (i = " + std::to_string(i) + ")");
-            const double a = 1 / std::sqrt(1 + r * r);
-            levels[i] = {a, r * a, i < model_times.size() ? model_times[i] : 0.0};
+            if (!(r >= 0 && r <= max_vp_ratio))
+                detail::fail_argument(fn, "sigmas[i]", r, "must be in [0, 2^1022] (i = " + std::to_string(i) + ")");
+            const auto [a, sg] = vp_alpha_sigma(r);
+            levels[i] = {a, sg, i < model_times.size() ? model_times[i] : 0.0};
         }
         return noise_grid(std::move(levels), fn, process::vp);
     }
@@ -192,19 +197,23 @@ public:
     /// to_model_time given to ve(), sigma itself for ve(sigmas), t * T for flow(), else linear
     /// interpolation in log r between the grid's own levels (extrapolated linearly past the
     /// ends; k-diffusion interpolates a discrete model's time the same way over its trained
-    /// levels). Throws std::invalid_argument on a general grid or for r < 0 or not finite.
+    /// levels). Throws std::invalid_argument on a general grid, for r < 0 or not finite, and for
+    /// r > max_vp_ratio on a vp grid.
     noise_level level_at(double r) const {
         constexpr const char* fn = "noise_grid::level_at";
         check_argument(r >= 0 && std::isfinite(r), fn, "r", r, "must be finite and >= 0");
-        double a = 1;
+        double a = 1, sg = r;
         switch (process_) {
             case process::ve: break;
-            case process::vp: a = 1 / std::sqrt(1 + r * r); break;
-            case process::flow: a = 1 / (1 + r); break;
+            case process::vp:
+                check_argument(r <= max_vp_ratio, fn, "r", r, "must be <= 2^1022 on a vp grid");
+                std::tie(a, sg) = vp_alpha_sigma(r);
+                break;
+            case process::flow: a = 1 / (1 + r), sg = r * a; break;
             case process::general:
                 detail::fail_argument(fn, "grid", "general", "must be a vp, ve or flow grid to place a level off it");
         }
-        return {a, r * a, model_time_of_ ? model_time_of_(r) : interpolated_model_time(r)};
+        return {a, sg, model_time_of_ ? model_time_of_(r) : interpolated_model_time(r)};
     }
 
 private:
@@ -214,6 +223,31 @@ private:
 
     noise_grid(std::vector<noise_level> levels, const char* fn, process p) : levels_(std::move(levels)), process_(p) {
         validate(fn);
+    }
+
+    // The VP level at noise-to-signal ratio r: alpha = 1 / sqrt(1 + r^2), sigma = r alpha. Past
+    // r = 2^32, 1 + r^2 rounds to r^2, and r^2 overflows from 1.3e154 on: there alpha = 1 / r and
+    // sigma = 1 to the last bit.
+    static std::pair<double, double> vp_alpha_sigma(double r) noexcept {
+        if (r >= 0x1p32) return {1 / r, 1.0};
+        const double a = 1 / std::sqrt(1 + r * r);
+        return {a, r * a};
+    }
+
+    // sigma1 / alpha1 <= sigma0 / alpha0 for levels with finite, non-negative parts, compared as
+    // sigma1 alpha0 <= sigma0 alpha1 with each product split into mantissa and exponent, so that
+    // neither overflows nor underflows (in double they can both round to 0 and pass).
+    static bool ratio_not_above(const noise_level& l1, const noise_level& l0) noexcept {
+        const auto product = [](double u, double v, int& e) {
+            int eu = 0, ev = 0;
+            const double m = std::frexp(u, &eu) * std::frexp(v, &ev);  // in [1/4, 1), or 0
+            e = eu + ev;
+            return m;
+        };
+        int el = 0, er = 0;
+        const double l = product(l1.sigma, l0.alpha, el), r = product(l0.sigma, l1.alpha, er);
+        if (l == 0 || r == 0) return l <= r;
+        return el <= er ? std::ldexp(l, el - er) <= r : l <= std::ldexp(r, er - el);
     }
 
     process recognise() const noexcept {
@@ -290,7 +324,7 @@ private:
                 detail::fail_argument(fn, "sigma", l.sigma, "may be 0 only at the final level" + at);
             // sigma_i / alpha_i >= sigma_{i+1} / alpha_{i+1}, cross-multiplied so that alpha = 0
             // (infinite ratio) needs no special case.
-            if (i > 0 && !(levels_[i - 1].sigma * l.alpha >= l.sigma * levels_[i - 1].alpha))
+            if (i > 0 && !ratio_not_above(l, levels_[i - 1]))
                 detail::fail_argument(fn, "sigma", l.sigma,
                                       "sigma / alpha must not increase from one level to the next" + at);
         }

@@ -151,25 +151,30 @@ std::vector<T> rescale_zero_terminal_snr(span<const double> betas) {
     const double s0 = s[0], sT = s[n - 1];
     check_argument(s0 > sT, fn, "betas", "(all zero)", "abar must decrease from first to last");
     for (double& x : s) x = (x - sT) * (s0 / (s0 - sT));
+    // beta_i = 1 - abar_i / abar_{i-1}. Where the rescaled abar is already 0 before the end (abar
+    // constant over its last levels), 0 / 0: those levels are at zero SNR too, so beta = 1.
     std::vector<double> b(n);
     b[0] = 1 - s[0] * s[0];
-    for (std::size_t i = 1; i < n; ++i) b[i] = 1 - (s[i] * s[i]) / (s[i - 1] * s[i - 1]);
+    for (std::size_t i = 1; i < n; ++i) {
+        const double prev = s[i - 1] * s[i - 1];
+        b[i] = prev > 0 ? 1 - (s[i] * s[i]) / prev : 1.0;
+    }
     return detail::converted<T>(b);
 }
 
 /// alphas_cumprod of zero-terminal-SNR-rescaled betas with abar[T-1] = 2^-24, as diffusers'
 /// EulerDiscrete and DPMSolverMultistep schedulers hold them (rescale_betas_zero_snr=True).
+/// Levels whose rescaled abar falls below 2^-24 before the end are held at 2^-24, so that abar
+/// never increases (diffusers keeps them, and its abar then rises at the last level: linear betas
+/// 0.0001 .. 0.02 over T = 1000 rescale to abar[T-2] = 4.2e-9). Every value is in (0, 1].
 template <class T = double>
 std::vector<T> rescaled_alphas_cumprod(span<const double> betas) {
     const std::vector<double> b = rescale_zero_terminal_snr<double>(betas);
-    // The last beta is 1 up to rounding: clamp so that alphas_cumprod's [0, 1) check accepts it.
-    std::vector<double> clamped(b);
-    for (double& x : clamped) x = std::min(std::max(x, 0.0), 1.0);
     std::vector<double> a(b.size());
     double p = 1;
     for (std::size_t i = 0; i < b.size(); ++i) {
-        p *= 1 - clamped[i];
-        a[i] = p;
+        p *= 1 - std::min(std::max(b[i], 0.0), 1.0);  // the last beta is 1 up to rounding
+        a[i] = std::max(p, zero_terminal_snr_alphas_cumprod);
     }
     a.back() = zero_terminal_snr_alphas_cumprod;
     return detail::converted<T>(a);

@@ -12,6 +12,7 @@
 #include "../core/view.hpp"
 #include "betas.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <string>
@@ -25,10 +26,20 @@ enum class time_shift {
     linear        ///< mu / (mu + (1/t - 1)^sigma)
 };
 
-/// Static shift of Esser et al. 2024 (SD3), eq. 23: s t / (1 + (s - 1) t); s > 0.
+namespace detail {
+
+// s t / (1 + (s - 1) t) evaluated as 1 / (1 + (1 - t) / (s t)): every operation is monotone in
+// t, so the shifted grid stays monotone, and t = 1 maps to 1 exactly, t = 0 to 0 (the direct form
+// cancels in 1 + (s - 1) for s < 1 and can exceed 1 there).
+inline double shifted(double t, double shift) { return 1 / (1 + (1 - t) / (shift * t)); }
+
+}  // namespace detail
+
+/// Static shift of Esser et al. 2024 (SD3), eq. 23: s t / (1 + (s - 1) t) for t in [0, 1]; s > 0.
 inline double flow_shift(double t, double shift) {
     check_argument(shift > 0 && std::isfinite(shift), "flow_shift", "shift", shift, "must be finite and > 0");
-    return shift * t / (1 + (shift - 1) * t);
+    check_argument(t >= 0 && t <= 1, "flow_shift", "t", t, "must be in [0, 1]");
+    return detail::shifted(t, shift);
 }
 
 /// mu for the dynamic shift: linear in the image's token count, from base_shift at
@@ -42,11 +53,14 @@ inline double flow_mu(double image_seq_len, double base_seq_len = 256, double ma
     return image_seq_len * m + b;
 }
 
-/// The dynamic (resolution-dependent) shift of t in (0, 1]: e^mu / (e^mu + (1/t - 1)^sigma) or
-/// mu / (mu + (1/t - 1)^sigma) (diffusers FlowMatchEulerDiscreteScheduler.time_shift).
+/// The dynamic (resolution-dependent) shift of t in [0, 1]: e^mu / (e^mu + (1/t - 1)^sigma) or
+/// mu / (mu + (1/t - 1)^sigma) (diffusers FlowMatchEulerDiscreteScheduler.time_shift); 0 at t = 0.
 inline double flow_time_shift(double t, double mu, time_shift form = time_shift::exponential, double sigma = 1.0) {
+    constexpr const char* fn = "flow_time_shift";
     const double m = form == time_shift::exponential ? std::exp(mu) : mu;
-    check_argument(m > 0 && std::isfinite(m), "flow_time_shift", "mu", mu, "the shift (e^mu or mu) must be finite and > 0");
+    check_argument(m > 0 && std::isfinite(m), fn, "mu", mu, "the shift (e^mu or mu) must be finite and > 0");
+    check_argument(sigma > 0 && std::isfinite(sigma), fn, "sigma", sigma, "must be finite and > 0");
+    check_argument(t >= 0 && t <= 1, fn, "t", t, "must be in [0, 1]");
     return m / (m + std::pow(1 / t - 1, sigma));
 }
 
@@ -75,8 +89,7 @@ inline void check_flow_options(const char* fn, const flow_options& o) {
 }
 
 inline std::vector<double> flow_finish(std::vector<double> s, const flow_options& o) {
-    for (double& x : s)
-        x = o.dynamic ? flow_time_shift(x, o.mu, o.form) : o.shift * x / (1 + (o.shift - 1) * x);
+    for (double& x : s) x = o.dynamic ? flow_time_shift(x, o.mu, o.form) : shifted(x, o.shift);
     if (o.shift_terminal > 0) {
         // diffusers stretch_shift_to_terminal: scale 1 - t so that the last level becomes
         // shift_terminal (used by LTX-Video).
@@ -103,14 +116,15 @@ std::vector<T> sigmas_flow(std::size_t n, const flow_options& options = {}) {
     const double N = double(options.num_train_timesteps);
     double t_min = 1 / N, t_max = 1;
     if (!options.dynamic) {
-        t_min = options.shift * t_min / (1 + (options.shift - 1) * t_min);
-        t_max = options.shift * t_max / (1 + (options.shift - 1) * t_max);
+        t_min = detail::shifted(t_min, options.shift);
+        t_max = detail::shifted(t_max, options.shift);
     }
-    // numpy.linspace(t_max * T, t_min * T, n) / T.
+    // numpy.linspace(t_max * T, t_min * T, n) / T; held at or above its last value, which the
+    // rounding of i * step + a can pass when the two ends are within a few ulps.
     std::vector<double> s(n);
     const double a = t_max * N, b = t_min * N;
     const double step = n > 1 ? (b - a) / double(n - 1) : 0.0;
-    for (std::size_t i = 0; i < n; ++i) s[i] = ((n > 1 && i == n - 1) ? b : double(i) * step + a) / N;
+    for (std::size_t i = 0; i < n; ++i) s[i] = ((n > 1 && i == n - 1) ? b : std::max(double(i) * step + a, b)) / N;
     return detail::converted<T>(detail::flow_finish(std::move(s), options));
 }
 

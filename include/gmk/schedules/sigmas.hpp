@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -37,18 +38,39 @@ inline void check_sigma_range(const char* fn, std::size_t n, double sigma_min, d
                    "must be finite and > sigma_min");
 }
 
+// Sets the ends of a descending grid to sigma_max and sigma_min exactly and clamps the levels
+// between into [sigma_min, sigma_max]: the formulas below reach the ends through exp and log,
+// which leave them a few ulps off (|ln sigma| ulps for extreme sigmas).
+inline void pin_ends(std::vector<double>& s, double sigma_min, double sigma_max) {
+    for (double& x : s) x = std::min(std::max(x, sigma_min), sigma_max);
+    s.front() = sigma_max;
+    if (s.size() > 1) s.back() = sigma_min;
+}
+
 inline std::vector<double> karras(std::size_t n, double sigma_min, double sigma_max, double rho) {
-    // Karras et al. 2022 ("Elucidating the Design Space ..."), eq. 5: equal steps in sigma^(1/rho).
+    // Karras et al. 2022 ("Elucidating the Design Space ..."), eq. 5: equal steps in sigma^(1/rho),
+    // sigma = (hi + r (lo - hi))^rho with hi = sigma_max^(1/rho), lo = sigma_min^(1/rho), r = 0 .. 1
+    // (k-diffusion evaluates it so). Divided by sigma_max this is (1 + r (q - 1))^rho with
+    // q = (sigma_min / sigma_max)^(1/rho), evaluated as exp(rho log1p(r expm1(ln(sigma_min /
+    // sigma_max) / rho))): as accurate as k-diffusion's form (the level's conditioning in r
+    // dominates both), and in range for every rho and sigma, where hi overflows for a small rho
+    // and hi + (lo - hi) loses lo once hi / lo passes 2^53. Monotone in r.
     const std::vector<double> ramp = linspace(0, 1, n);
-    const double lo = std::pow(sigma_min, 1 / rho), hi = std::pow(sigma_max, 1 / rho);
+    const double lmax = std::log(sigma_max), qm1 = std::expm1((std::log(sigma_min) - lmax) / rho);
+    const double ln_min_normal = std::log(std::numeric_limits<double>::min());
     std::vector<double> s(n);
-    for (std::size_t i = 0; i < n; ++i) s[i] = std::pow(hi + ramp[i] * (lo - hi), rho);
+    for (std::size_t i = 0; i < n; ++i) {
+        const double y = rho * std::log1p(ramp[i] * qm1);  // ln(sigma / sigma_max)
+        s[i] = y > ln_min_normal ? sigma_max * std::exp(y) : std::exp(lmax + y);
+    }
+    pin_ends(s, sigma_min, sigma_max);
     return s;
 }
 
 inline std::vector<double> exponential(std::size_t n, double sigma_min, double sigma_max) {
     std::vector<double> s = linspace(std::log(sigma_max), std::log(sigma_min), n);
     for (double& x : s) x = std::exp(x);
+    pin_ends(s, sigma_min, sigma_max);
     return s;
 }
 
@@ -73,7 +95,9 @@ inline double timestep_at_log_sigma(const std::vector<double>& log_sigmas, doubl
     low = low == 0 ? 0 : low - 1;
     low = std::min(low, n - 2);
     const double lo = log_sigmas[low], hi = log_sigmas[low + 1];
-    const double w = std::min(std::max((lo - ls) / (lo - hi), 0.0), 1.0);
+    // Equal trained levels (lo == hi) only at the ends: below them timestep `low`, at or above
+    // them the last of the run (as upper_bound picks it inside the range).
+    const double w = lo == hi ? (ls >= hi ? 1.0 : 0.0) : std::min(std::max((lo - ls) / (lo - hi), 0.0), 1.0);
     return (1 - w) * double(low) + w * double(low + 1);
 }
 
@@ -85,8 +109,10 @@ inline double sigma_at(span<const double> trained, double t, sigma_interpolation
         const std::size_t j = std::size_t(std::floor(t));
         return (trained[j + 1] - trained[j]) * (t - double(j)) + trained[j];
     }
-    const double lo = std::floor(t), hi = std::ceil(t), w = t - lo;
-    return std::exp((1 - w) * std::log(trained[std::size_t(lo)]) + w * std::log(trained[std::size_t(hi)]));
+    const std::size_t lo = std::size_t(std::floor(t)), hi = std::size_t(std::ceil(t));
+    const double w = t - double(lo), a = trained[lo], b = trained[hi];
+    if (w == 0) return a;  // exp(log(a)) may be an ulp off a trained level
+    return std::min(std::max(std::exp((1 - w) * std::log(a) + w * std::log(b)), a), b);
 }
 
 inline void check_timestep(const char* fn, double t, std::size_t n) {
@@ -127,6 +153,7 @@ std::vector<T> sigmas_polyexponential(std::size_t n, double sigma_min, double si
     const double lmin = std::log(sigma_min), lmax = std::log(sigma_max);
     std::vector<double> s(n);
     for (std::size_t i = 0; i < n; ++i) s[i] = std::exp(std::pow(ramp[i], rho) * (lmax - lmin) + lmin);
+    detail::pin_ends(s, sigma_min, sigma_max);
     s.push_back(0);
     return detail::converted<T>(s);
 }
@@ -143,8 +170,16 @@ std::vector<T> sigmas_vp(std::size_t n, double beta_d = 19.9, double beta_min = 
     const std::vector<double> t = detail::linspace(1, eps_s, n);
     std::vector<double> s(n);
     // expm1 would be more accurate near t = 0, but k-diffusion subtracts 1 after exp; the
-    // difference is within 1e-13 relative at eps_s = 1e-3.
-    for (std::size_t i = 0; i < n; ++i) s[i] = std::sqrt(std::exp(beta_d * t[i] * t[i] / 2 + beta_min * t[i]) - 1);
+    // difference is within 1e-13 relative at eps_s = 1e-3. Where e^x overflows, e^(x/2)
+    // sqrt(1 - e^-x) (the level itself is finite while x <= 2 ln(DBL_MAX)).
+    const double ln_max = std::log(std::numeric_limits<double>::max());
+    for (std::size_t i = 0; i < n; ++i) {
+        const double x = beta_d * t[i] * t[i] / 2 + beta_min * t[i];
+        s[i] = x <= ln_max ? std::sqrt(std::exp(x) - 1) : std::exp(x / 2) * std::sqrt(-std::expm1(-x));
+    }
+    check_argument(std::isfinite(s.front()), fn, "beta_d", beta_d,
+                   "gives sigma(1) = sqrt(e^(beta_d / 2 + beta_min) - 1) beyond double (beta_min = " +
+                       detail::value_text(beta_min) + ")");
     s.push_back(0);
     return detail::converted<T>(s);
 }
@@ -162,7 +197,8 @@ std::vector<T> sigmas_from_alphas_cumprod(span<const double> alphas_cumprod) {
             detail::fail_argument(fn, "alphas_cumprod[i]", a, "must be in (0, 1] (i = " + std::to_string(i) + ")");
         if (i > 0 && !(a <= alphas_cumprod[i - 1]))
             detail::fail_argument(fn, "alphas_cumprod[i]", a, "must not increase (i = " + std::to_string(i) + ")");
-        s[i] = std::sqrt((1 - a) / a);
+        const double r = (1 - a) / a;  // overflows for a < 1 / DBL_MAX, where the sigma does not
+        s[i] = std::isfinite(r) ? std::sqrt(r) : std::sqrt(1 - a) / std::sqrt(a);
     }
     return detail::converted<T>(s);
 }

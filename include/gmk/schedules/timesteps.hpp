@@ -25,11 +25,16 @@ enum class timestep_spacing {
     trailing   ///< round(arange(T, 0, -T / steps)) - 1: always starts at T - 1
 };
 
+/// The largest num_train_timesteps the spacings accept (2^53: every timestep exact in double).
+inline constexpr std::size_t max_train_timesteps = std::size_t(1) << 53;
+
 namespace detail {
 
 inline void check_timestep_settings(const char* fn, timestep_spacing spacing, std::size_t num_train_timesteps,
                                     std::size_t steps, std::ptrdiff_t steps_offset, bool integer) {
-    check_argument(num_train_timesteps >= 1, fn, "num_train_timesteps", num_train_timesteps, "must be >= 1");
+    // Timesteps are computed in double: every integer up to T must be exact there.
+    check_argument(num_train_timesteps >= 1 && num_train_timesteps <= max_train_timesteps, fn,
+                   "num_train_timesteps", num_train_timesteps, "must be in [1, 2^53]");
     check_argument(steps >= 1, fn, "steps", steps, "must be >= 1");
     check_argument(spacing == timestep_spacing::linspace || spacing == timestep_spacing::leading ||
                        spacing == timestep_spacing::trailing,
@@ -39,10 +44,11 @@ inline void check_timestep_settings(const char* fn, timestep_spacing spacing, st
         check_argument(steps <= num_train_timesteps, fn, "steps", steps,
                        "must be <= num_train_timesteps = " + std::to_string(num_train_timesteps));
     if (spacing == timestep_spacing::leading) {
-        const std::ptrdiff_t ratio = std::ptrdiff_t(num_train_timesteps / steps);
-        const std::ptrdiff_t first = std::ptrdiff_t(steps - 1) * ratio + steps_offset;
-        check_argument(steps_offset >= 0 && first < std::ptrdiff_t(num_train_timesteps), fn, "steps_offset",
-                       steps_offset, "leading timesteps must stay in [0, num_train_timesteps)");
+        // The largest leading timestep is (steps - 1) * (T / steps) + steps_offset < T; the
+        // product is below T, so the comparison cannot overflow.
+        const std::size_t top = (steps - 1) * (num_train_timesteps / steps);
+        check_argument(steps_offset >= 0 && std::size_t(steps_offset) < num_train_timesteps - top, fn,
+                       "steps_offset", steps_offset, "leading timesteps must stay in [0, num_train_timesteps)");
     }
 }
 
