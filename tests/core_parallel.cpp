@@ -8,22 +8,9 @@
 #include <vector>
 
 #include "support/catch.hpp"
+#include "support/executors.hpp"
 
-namespace {
-// An executor on `threads` std::threads that takes tasks from the back, so the order differs
-// from the serial one.
-gmk::executor thread_executor(unsigned threads) {
-    return gmk::executor([threads](std::size_t count, gmk::task_ref task) {
-        std::atomic<std::size_t> next{0};
-        std::vector<std::thread> pool;
-        for (unsigned t = 0; t < threads; ++t)
-            pool.emplace_back([&] {
-                for (std::size_t i; (i = next.fetch_add(1)) < count;) task(count - 1 - i);
-            });
-        for (auto& th : pool) th.join();
-    });
-}
-}  // namespace
+using gmk_test::reverse_pool_executor;
 
 TEST_CASE("core::parallel_for covers the range once, in chunks of the grain", "[core][parallel]") {
     for (std::size_t n : {0u, 1u, 7u, 64u, 1000u}) {
@@ -35,7 +22,7 @@ TEST_CASE("core::parallel_for covers the range once, in chunks of the grain", "[
                 std::lock_guard<std::mutex> lock(mu);
                 chunks.emplace_back(lo, hi);
                 for (std::size_t i = lo; i < hi; ++i) ++hits[i];
-            }, thread_executor(3));
+            }, reverse_pool_executor(3));
             for (std::size_t i = 0; i < 5; ++i) REQUIRE(hits[i] == 0);
             for (std::size_t i = 5; i < n + 5; ++i) REQUIRE(hits[i] == 1);
             REQUIRE(chunks.size() == (n + grain - 1) / grain);
@@ -59,9 +46,9 @@ TEST_CASE("core::parallel_for gives identical results for 1, 2 and 4 threads", "
     };
     const auto serial = run(gmk::executor::serial());
     REQUIRE(run(gmk::executor()) == serial);
-    REQUIRE(run(thread_executor(1)) == serial);
-    REQUIRE(run(thread_executor(2)) == serial);
-    REQUIRE(run(thread_executor(4)) == serial);
+    REQUIRE(run(reverse_pool_executor(1)) == serial);
+    REQUIRE(run(reverse_pool_executor(2)) == serial);
+    REQUIRE(run(reverse_pool_executor(4)) == serial);
 #if defined(_OPENMP)
     REQUIRE(run(gmk::executor::openmp(2)) == serial);
 #endif

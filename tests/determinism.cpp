@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "support/catch.hpp"
+#include "support/executors.hpp"
 #include "support/testing.hpp"
 
 namespace simd = gmk::simd;
@@ -53,20 +54,6 @@ gmk::executor reverse_executor(std::shared_ptr<std::size_t> most) {
     });
 }
 
-// `threads` std::threads taking the tasks from the back, so the order and the thread of each
-// task differ from the serial run.
-gmk::executor pool_executor(unsigned threads) {
-    return gmk::executor([threads](std::size_t count, gmk::task_ref task) {
-        std::atomic<std::size_t> next{0};
-        std::vector<std::thread> pool;
-        for (unsigned t = 0; t < threads; ++t)
-            pool.emplace_back([&] {
-                for (std::size_t i; (i = next.fetch_add(1)) < count;) task(count - 1 - i);
-            });
-        for (auto& th : pool) th.join();
-    });
-}
-
 struct named_executor {
     std::string name;
     gmk::executor exec;
@@ -78,7 +65,7 @@ std::vector<named_executor> executors(const std::shared_ptr<std::size_t>& most) 
 #if defined(_OPENMP)
     for (int t : {1, 2, 4}) list.push_back({"openmp(" + std::to_string(t) + ")", gmk::executor::openmp(t)});
 #endif
-    list.push_back({"3 std::threads from the back", pool_executor(3)});
+    list.push_back({"3 std::threads from the back", gt::reverse_pool_executor(3)});
     list.push_back({"reverse order", reverse_executor(most)});
     return list;
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/catch.hpp"
+#include "support/discrete_reference.hpp"
 #include "support/testing.hpp"
 
 namespace simd = gmk::simd;
@@ -22,84 +23,13 @@ namespace gt = gmk_test;
 
 namespace {
 
-constexpr double inf = std::numeric_limits<double>::infinity();
+// ---- the reference (support/discrete_reference.hpp) ------------------------------------------
 
-// ---- the reference -------------------------------------------------------------------------
-
-// q = softmax(filter(l / T)) in double, from the definitions in token_stats.hpp: order by logit
-// (ties by index), top-p keeps a token when the mass before it is at most top_p, top-k keeps
-// logits >= the k-th largest; suppressed ids are -inf.
-struct reference {
-    std::vector<double> q;      // the sampling distribution
-    std::vector<double> model;  // softmax(l)
-    std::size_t argmax = 0;
-    double max = -inf, lse = -inf, margin = 0, neg_entropy = 0;
-    std::size_t kept = 0;
-    std::vector<double> sorted_q;  // the unfiltered tempered distribution in the order
-    // The tempered, unfiltered mass of the first n tokens of the order.
-    double mass_before(std::size_t n) const {
-        double m = 0;
-        for (std::size_t j = 0; j < n && j < sorted_q.size(); ++j) m += sorted_q[j];
-        return m;
-    }
-};
+using gt::reference;
 
 template <class T>
 reference reference_of(const std::vector<T>& row, const gd::sampling& s) {
-    const std::size_t V = row.size();
-    std::vector<double> l(V);
-    for (std::size_t v = 0; v < V; ++v) l[v] = double(row[v]);
-    for (gd::token id : s.suppress) l[std::size_t(id)] = -inf;
-    reference r;
-    r.argmax = std::size_t(std::max_element(l.begin(), l.end()) - l.begin());  // first maximum
-    r.max = l[r.argmax];
-    double z = 0;
-    for (double x : l) z += std::exp(x - r.max);
-    r.lse = r.max + std::log(z);
-    r.model.resize(V);
-    for (std::size_t v = 0; v < V; ++v) r.model[v] = std::exp(l[v] - r.max) / z;
-    const double inv_t = s.temperature > 0 ? 1 / s.temperature : 1;
-    std::vector<std::size_t> order(V);
-    std::iota(order.begin(), order.end(), std::size_t(0));
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return l[a] > l[b]; });
-    std::vector<double> w(V);
-    double wt = 0;
-    for (std::size_t v = 0; v < V; ++v) wt += (w[v] = std::exp((l[v] - r.max) * inv_t));
-    for (std::size_t j = 0; j < V; ++j) r.sorted_q.push_back(w[order[j]] / wt);
-    std::vector<bool> keep(V, true);
-    if (s.top_p < 1) {
-        double before = 0;
-        for (std::size_t j = 0; j < V; ++j) {
-            if (before > s.top_p * wt) keep[order[j]] = false;
-            before += w[order[j]];
-        }
-    }
-    if (s.top_k > 0 && s.top_k < V) {
-        // k-th largest among the survivors (removed logits count as the lowest value)
-        std::vector<double> f;
-        for (std::size_t v = 0; v < V; ++v) f.push_back(keep[v] ? l[v] : -inf);
-        std::vector<double> sorted = f;
-        std::sort(sorted.begin(), sorted.end(), std::greater<double>());
-        const double kth = sorted[s.top_k - 1];
-        for (std::size_t v = 0; v < V; ++v)
-            if (f[v] < kth) keep[v] = false;
-    }
-    double kept_w = 0;
-    for (std::size_t v = 0; v < V; ++v) {
-        if (!keep[v]) w[v] = 0;
-        kept_w += w[v];
-        if (keep[v] && l[v] > -inf) ++r.kept;
-    }
-    r.q.resize(V);
-    std::vector<double> sq;
-    for (std::size_t v = 0; v < V; ++v) {
-        r.q[v] = w[v] / kept_w;
-        if (r.q[v] > 0) r.neg_entropy += r.q[v] * std::log(r.q[v]);
-        sq.push_back(r.q[v]);
-    }
-    std::sort(sq.begin(), sq.end(), std::greater<double>());
-    r.margin = sq[0] - (V > 1 ? sq[1] : 0.0);
-    return r;
+    return gt::reference_of(std::vector<double>(row.begin(), row.end()), s);
 }
 
 template <class T>

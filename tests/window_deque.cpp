@@ -10,46 +10,14 @@
 
 #include "support/catch.hpp"
 #include "support/testing.hpp"
+#include "support/window_reference.hpp"
 
 namespace gt = gmk_test;
 using gmk::window_mode;
 
 namespace {
 
-template <class T>
-GMK_TEST_NOINLINE void check_stream(const std::vector<T>& x, std::size_t k, const char* what, gt::mismatch_log& log) {
-    const std::size_t n = x.size();
-    std::vector<T> hi(n), lo(n);
-    std::vector<std::size_t> ahi(n), alo(n);
-    gmk::sliding_max(x.data(), n, k, hi.data(), n, window_mode::trailing);
-    gmk::sliding_min(x.data(), n, k, lo.data(), n, window_mode::trailing);
-    gmk::sliding_argmax(x.data(), n, k, ahi.data(), n, window_mode::trailing);
-    gmk::sliding_argmin(x.data(), n, k, alo.data(), n, window_mode::trailing);
-    gmk::monotonic_deque<T> dmax(k);
-    gmk::monotonic_deque<T, std::greater<T>> dmin(k);
-    gmk::monotonic_minmax<T> both(k);
-    for (std::size_t i = 0; i < n; ++i) {
-        dmax.push(x[i]);
-        dmin.push(x[i]);
-        both.push(x[i]);
-        if (dmax.front() != hi[i] || dmin.front() != lo[i] || dmax.front_index() != ahi[i] ||
-            dmin.front_index() != alo[i] || both.max() != hi[i] || both.min() != lo[i] || dmax.size() > k ||
-            dmax.count() != i + 1) {
-            log.add(gt::type_name<T>(), " ", what, " n=", n, " k=", k, " push ", i, ": deque ", gt::show(dmax.front()),
-                    " at ", dmax.front_index(), " / ", gt::show(dmin.front()), " at ", dmin.front_index(), ", minmax ",
-                    gt::show(both.max()), " / ", gt::show(both.min()), "; batch ", gt::show(hi[i]), " at ", ahi[i],
-                    " / ", gt::show(lo[i]), " at ", alo[i]);
-            return;
-        }
-    }
-    // clear() restarts the stream.
-    dmax.clear();
-    both.clear();
-    dmax.push(x[n - 1]);
-    both.push(x[n - 1]);
-    if (dmax.front() != x[n - 1] || dmax.front_index() != 0 || both.max() != x[n - 1] || both.min() != x[n - 1])
-        log.add(gt::type_name<T>(), " ", what, ": clear() did not restart the stream");
-}
+using gt::check_stream;
 
 template <class T>
 GMK_TEST_NOINLINE void check_type(gt::mismatch_log& log) {

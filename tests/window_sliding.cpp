@@ -14,6 +14,7 @@
 
 #include "support/catch.hpp"
 #include "support/testing.hpp"
+#include "support/window_reference.hpp"
 
 namespace simd = gmk::simd;
 namespace gt = gmk_test;
@@ -24,47 +25,12 @@ using std::int64_t;
 
 namespace {
 
+using gt::naive_arg;
+using gt::naive_extremum;
+using gt::same_extremum;
+
 template <class T>
 using lim = std::numeric_limits<T>;
-
-// The reference, written from the definitions: window [a, b] of x.
-template <bool IsMax, class T>
-T naive_extremum(const T* x, std::size_t a, std::size_t b, nan_policy nan) {
-    bool any = false, any_nan = false;
-    T best{};
-    for (std::size_t i = a; i <= b; ++i) {
-        if (gt::is_nan(x[i])) {
-            any_nan = true;
-            continue;
-        }
-        if (!any || (IsMax ? best < x[i] : x[i] < best)) best = x[i];
-        any = true;
-    }
-    if (any_nan && (nan == nan_policy::propagate || !any)) return lim<T>::quiet_NaN();
-    return best;
-}
-
-// The index of the extremum, the lowest among ties; propagate: the first NaN; ignore: NaN ranks
-// below every number, an all-NaN window gives a.
-template <bool IsMax, class T>
-std::size_t naive_arg(const T* x, std::size_t a, std::size_t b, nan_policy nan) {
-    if (nan == nan_policy::propagate)
-        for (std::size_t i = a; i <= b; ++i)
-            if (gt::is_nan(x[i])) return i;
-    std::size_t best = b + 1;
-    for (std::size_t i = a; i <= b; ++i) {
-        if (gt::is_nan(x[i])) continue;
-        if (best > b || (IsMax ? x[best] < x[i] : x[i] < x[best])) best = i;
-    }
-    return best > b ? a : best;
-}
-
-// Equal values; any NaN matches any NaN, -0 matches +0 (documented: either may be reported).
-template <class T>
-bool same_extremum(T a, T b) {
-    if (gt::is_nan(a) || gt::is_nan(b)) return gt::is_nan(a) && gt::is_nan(b);
-    return a == b;
-}
 
 template <bool IsMax, class B, class T>
 GMK_TEST_NOINLINE void check_values(const std::vector<T>& x, std::size_t k, window_mode mode, nan_policy nan,
