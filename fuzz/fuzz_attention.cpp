@@ -14,8 +14,12 @@
 // bound (2e-6 for float compute, 1e-14 plus the summation's n eps for double, 2e-7 for float
 // storage with double compute) and delta bounds the rounding of the row's scores in the compute
 // type ((head_dim + 4) eps times the largest |scale| sum_x |q_x k_x| + softcap + |bias| among
-// the keys the row sees: the softmax passes a score error on to O at most twice). Rows with no
-// key left must be exactly 0 with lse = -inf; outputs are sentinel-filled first.
+// the keys the row sees: the softmax passes a score error on to O at most twice), plus an
+// absolute floor for what the types cannot hold: a weight e^(s_j - max) below the compute type's
+// smallest normal may be flushed (at most seq_k of them, each times |v_jd| <= max |v|), and an
+// output below the storage type's smallest normal is subnormal or 0 (a row whose largest weights
+// fall on v = 0 has an exact output of 1e-48, which float cannot store). Rows with no key left
+// must be exactly 0 with lse = -inf; outputs are sentinel-filled first.
 #include <gmk/attention/flash_attention.hpp>
 
 #include <algorithm>
@@ -27,6 +31,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../tests/support/attention_cases.hpp"
 #include "fuzz_input.hpp"
 
 namespace {
@@ -39,36 +44,10 @@ using gmk_fuzz::expect;
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 
-// Bias and mask layouts: 0 none, 1 the default (one seq_q x seq_k matrix), 2 dense [b, h, i, j],
-// 3 per head, 4 per batch and key (key padding), 5 per head and key (broadcast over queries).
-attention_bias_strides layout(int kind, const attention_shape& s) {
-    switch (kind) {
-        case 2:
-            return attention_bias_strides::dense(s.heads_q, s.seq_q, s.seq_k);
-        case 3:
-            return attention_bias_strides::per_head(s.seq_q, s.seq_k);
-        case 4:
-            return attention_bias_strides::per_batch_keys(s.seq_k);
-        case 5:
-            return {0, std::ptrdiff_t(s.seq_k), 0, 1};
-        default:
-            return {};
-    }
-}
-std::size_t layout_size(int kind, const attention_shape& s) {
-    switch (kind) {
-        case 2:
-            return s.batch * s.heads_q * s.seq_q * s.seq_k;
-        case 3:
-            return s.heads_q * s.seq_q * s.seq_k;
-        case 4:
-            return s.batch * s.seq_k;
-        case 5:
-            return s.heads_q * s.seq_k;
-        default:
-            return s.seq_q * s.seq_k;
-    }
-}
+using options = gmk_test::attention_options;
+using gmk_test::layout;
+using gmk_test::layout_size;
+
 std::ptrdiff_t layout_offset(int kind, const attention_shape& s, std::size_t b, std::size_t h, std::size_t i,
                              std::size_t j) {
     attention_bias_strides x = layout(kind, s);
@@ -76,14 +55,6 @@ std::ptrdiff_t layout_offset(int kind, const attention_shape& s, std::size_t b, 
     return std::ptrdiff_t(b) * x.batch + std::ptrdiff_t(h) * x.head + std::ptrdiff_t(i) * x.query +
            std::ptrdiff_t(j) * x.key;
 }
-
-struct options {
-    bool causal = false;
-    causal_alignment alignment = causal_alignment::bottom_right;
-    long left = -1, right = -1;
-    double scale = 0, softcap = 0;
-    int bias = 0, mask = 0;
-};
 
 bool in_band(const options& o, const attention_shape& s, std::size_t i, std::size_t j) {
     const long long off = o.alignment == causal_alignment::bottom_right ? (long long)s.seq_k - (long long)s.seq_q : 0;
@@ -160,11 +131,12 @@ void decode_data(gmk_fuzz::input& in, problem<S, T>& p) {
     }
 }
 
-// The reference for row (b, h, i): o (head_dim), lse, the magnitude max_d sum_j p_j |v_jd|, and
-// delta, the bound of the row's score rounding in compute type T.
+// The reference for row (b, h, i): o (head_dim), lse, the magnitude max_d sum_j p_j |v_jd|,
+// delta, the bound of the row's score rounding in compute type T, and floor, the absolute error
+// that underflow in T and S may leave.
 template <class S, class T>
 void reference_row(const problem<S, T>& p, std::size_t b, std::size_t h, std::size_t i, std::vector<double>& o,
-                   double& lse, double& mag, double& delta) {
+                   double& lse, double& mag, double& delta, double& floor) {
     const attention_shape& s = p.shape;
     const std::size_t g = s.heads_q / s.heads_kv, d = s.head_dim;
     const double scale = p.opt.scale != 0 ? p.opt.scale : 1.0 / std::sqrt(double(d));
@@ -201,6 +173,10 @@ void reference_row(const problem<S, T>& p, std::size_t b, std::size_t h, std::si
     }
     o.assign(d, 0.0);
     mag = 0;
+    double vmax = 0;
+    for (std::size_t x = 0; x < d; ++x)
+        for (std::size_t j = 0; j < s.seq_k; ++j) vmax = std::max(vmax, std::fabs(double(p.v[p.lk.at(b, h / g, j, x)])));
+    floor = double(s.seq_k) * double(std::numeric_limits<T>::min()) * vmax + double(std::numeric_limits<S>::min());
     for (std::size_t x = 0; x < d; ++x) {
         double acc = 0, am = 0;
         for (std::size_t j = 0; j < s.seq_k; ++j)
@@ -361,8 +337,8 @@ void run(gmk_fuzz::input& in) {
     for (std::size_t b = 0; b < s.batch; ++b)
         for (std::size_t h = 0; h < s.heads_q; ++h)
             for (std::size_t i = 0; i < s.seq_q; ++i) {
-                double rlse, mag, delta;
-                reference_row(p, b, h, i, ref, rlse, mag, delta);
+                double rlse, mag, delta, floor;
+                reference_row(p, b, h, i, ref, rlse, mag, delta, floor);
                 const std::size_t row = (b * s.heads_q + h) * s.seq_q + i;
                 double err = 0;
                 for (std::size_t x = 0; x < s.head_dim; ++x) {
@@ -381,11 +357,11 @@ void run(gmk_fuzz::input& in) {
                     expect(err == 0, "flash_attention row ", row, ": zero values give ", err);
                 } else {
                     const double bound = tol + 2 * delta;
-                    expect(err / mag <= bound, "flash_attention ", gmk::simd::backend_name<B>(), " b", s.batch, " hq",
+                    expect(err <= bound * mag + floor, "flash_attention ", gmk::simd::backend_name<B>(), " b", s.batch, " hq",
                            s.heads_q, " hkv", s.heads_kv, " sq", s.seq_q, " sk", s.seq_k, " d", s.head_dim, " causal ",
                            o.causal, " align ", int(o.alignment), " window (", o.left, ", ", o.right, ") bias ", o.bias,
                            " mask ", o.mask, " softcap ", o.softcap, " scale ", o.scale, " entry ", entry, ": row ",
-                           row, " relative error ", err / mag, " > ", bound);
+                           row, " relative error ", err / mag, " > ", bound, " (absolute floor ", floor, ")");
                 }
                 if (with_lse)
                     expect(std::fabs(got_lse - rlse) / std::max(1.0, std::fabs(rlse)) <= tol + delta,

@@ -321,19 +321,22 @@ void selections(gmk_fuzz::input& in) {
         const double rel = 8 * std::numeric_limits<T>::epsilon() * (1 + std::fabs(top) / temperature);
         // (a weight below T's smallest normal may be flushed or rounded: slack min / E)
         const auto slack = [&](std::size_t i) { return double(std::numeric_limits<T>::min()) / e[i]; };
+        // (the key plus its rounding; rel is infinite where |top| / T overflows: no bound then,
+        // and a key of 0 stays 0 rather than 0 * inf)
+        const auto above = [&](double x) { return x == 0 ? 0.0 : x * (1 + rel); };
         std::vector<bool> chosen(n, false);
         for (std::size_t j = 0; j < got; ++j) {
             expect(order[j] < n && key[order[j]] >= 0 && !chosen[order[j]], "select_sampled: order[", j,
                    "] = ", order[j], " is not a new candidate");
             chosen[order[j]] = true;
             if (j > 0)
-                expect(key[order[j]] - slack(order[j]) <= key[order[j - 1]] * (1 + rel) + slack(order[j - 1]),
+                expect(key[order[j]] - slack(order[j]) <= above(key[order[j - 1]]) + slack(order[j - 1]),
                        "select_sampled n ", n, " k ", k, " T ", temperature, ": keys not descending at ", j, ": ",
                        key[order[j - 1]], " then ", key[order[j]]);
         }
         const std::size_t last = order[got - 1];
         for (std::size_t i : cand)
-            expect(chosen[i] || key[i] - slack(i) <= key[last] * (1 + rel) + slack(last), "select_sampled n ", n, " k ",
+            expect(chosen[i] || key[i] - slack(i) <= above(key[last]) + slack(last), "select_sampled n ", n, " k ",
                    k, " T ", temperature, ": candidate ", i, " (key ", key[i], ") left out, last selected key ",
                    key[last]);
     }

@@ -31,6 +31,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "support/attention_cases.hpp"
 #include "support/catch.hpp"
 #include "support/testing.hpp"
 
@@ -198,16 +199,9 @@ bool same_bits_all(const std::vector<T>& a, const std::vector<T>& b) {
 
 // ---- cases --------------------------------------------------------------------------------
 
-// What a case masks and adds: bias and mask layouts (0: none; 1: the default, one seq_q x seq_k
-// matrix; 2: dense [b, h, i, j]; 3: per head; 4: per batch and key (key padding); 5: per head and
-// key, broadcast over queries (ALiBi-like)).
-struct options {
-    bool causal = false;
-    causal_alignment alignment = causal_alignment::bottom_right;
-    long left = -1, right = -1;
-    double scale = 0, softcap = 0;
-    int bias = 0, mask = 0;
-};
+using options = gt::attention_options;
+using gt::layout;
+using gt::layout_size;
 
 std::string describe(const attention_shape& s, const options& o) {
     std::string t = "b" + std::to_string(s.batch) + " hq" + std::to_string(s.heads_q) + " hkv" +
@@ -220,27 +214,6 @@ std::string describe(const attention_shape& s, const options& o) {
     if (o.bias) t += " bias" + std::to_string(o.bias);
     if (o.mask) t += " mask" + std::to_string(o.mask);
     return t;
-}
-
-attention_bias_strides layout(int kind, const attention_shape& s) {
-    const auto sk = std::ptrdiff_t(s.seq_k);
-    switch (kind) {
-        case 2: return attention_bias_strides::dense(s.heads_q, s.seq_q, s.seq_k);
-        case 3: return attention_bias_strides::per_head(s.seq_q, s.seq_k);
-        case 4: return attention_bias_strides::per_batch_keys(s.seq_k);
-        case 5: return {0, sk, 0, 1};
-        default: return {};
-    }
-}
-// Elements a layout needs (with the default strides: seq_q x seq_k).
-std::size_t layout_size(int kind, const attention_shape& s) {
-    switch (kind) {
-        case 2: return s.batch * s.heads_q * s.seq_q * s.seq_k;
-        case 3: return s.heads_q * s.seq_q * s.seq_k;
-        case 4: return s.batch * s.seq_k;
-        case 5: return s.heads_q * s.seq_k;
-        default: return s.seq_q * s.seq_k;
-    }
 }
 
 // One problem: inputs in storage S, options in compute T.

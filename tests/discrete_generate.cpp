@@ -362,6 +362,16 @@ TEST_CASE("selections: top-k with ties to the lower position, threshold, sampled
         if (p[i] > 0) stat += (double(first[i]) - p[i] * N) * (double(first[i]) - p[i] * N) / (p[i] * N);
     CHECK(stat < 33.0);  // chi-square, 4 degrees of freedom, upper tail 1e-6
     gt::require_throws_naming([&] { gd::select_sampled<float>(conf, 0.0, 1, e, order); }, "temperature");
+    // Confidences whose c / temperature overflows float (found by the discrete fuzz target, D2):
+    // the weights are formed in double, so the largest takes all the mass and comes first, and
+    // the rest (weight 0, key 0) follow by position.
+    const std::vector<float> huge = {1e38f, 3e38f, -3e38f, 0.0f};
+    const std::vector<double> ones(huge.size(), 1.0);
+    REQUIRE(gd::select_sampled<float>(huge, 0.05, 4, ones, order) == 4);
+    CHECK(order[0] == 1);
+    CHECK(order[1] == 0);
+    CHECK(order[2] == 2);
+    CHECK(order[3] == 3);
 }
 
 namespace {

@@ -260,6 +260,50 @@ TEST_CASE("token_statistics: ties, one-hot rows, suppression and filters at the 
     });
 }
 
+// Temperatures whose reciprocal overflows the row type's scale (float below ~4e-39, double below
+// ~5.6e-309) are the T -> 0 limit: one-hot on the maximum, with the filters' cut where a small
+// normal temperature puts it (found by the discrete fuzz target: NaN statistics (D1), and top-p
+// keeping the whole row (D3)).
+TEST_CASE("token_statistics: vanishing temperatures are the T -> 0 limit, filters included", "[discrete][extremes]") {
+    gt::for_each_backend([&](auto b) {
+        using B = decltype(b);
+        gt::for_each_type<float, double>([&](auto t) {
+            using T = typename decltype(t)::type;
+            INFO((gt::label<B, T>()));
+            // Logits at least 1 apart around a unique maximum: at T = 1e-3 every weight but the
+            // maximum's is exp(-1000) = 0 in double, which is the limit.
+            std::vector<T> row(65);
+            for (std::size_t v = 0; v < row.size(); ++v) row[v] = T(double((v * 37) % 65) - 20);
+            for (double top_p : {1.0, 0.494, 0.999}) {
+                for (std::size_t top_k : {std::size_t(0), std::size_t(3)}) {
+                    gd::sampling s;
+                    s.top_p = top_p;
+                    s.top_k = top_k;
+                    gd::token_draw d;
+                    d.uniform = 0.7;
+                    s.temperature = 1e-3;
+                    const auto want = gd::token_statistics<B>(row.data(), row.size(), s, d);
+                    REQUIRE(want.probability == 1);
+                    for (double tiny : {1e-39, 1e-300, 3.06386e-318, 5e-324}) {
+                        INFO("T = " << tiny << " top_p " << top_p << " top_k " << top_k);
+                        s.temperature = tiny;
+                        const auto r = gd::token_statistics<B>(row.data(), row.size(), s, d);
+                        CHECK(r.token == want.token);
+                        CHECK(r.kept == want.kept);
+                        CHECK(r.probability == 1);
+                        CHECK(r.model_probability == want.model_probability);
+                        CHECK(r.margin == 1);
+                        // (0 up to the weights' floor of 2^-126 per token in float, as at T = 1e-3)
+                        CHECK(r.neg_entropy == want.neg_entropy);
+                        CHECK(std::fabs(double(r.neg_entropy)) <= 1e-30);
+                        CHECK(r.log_sum_exp == want.log_sum_exp);
+                    }
+                }
+            }
+        });
+    });
+}
+
 TEST_CASE("token_statistics: non-finite rows follow the documented policy", "[discrete]") {
     gt::for_each_backend([&](auto b) {
         using B = decltype(b);

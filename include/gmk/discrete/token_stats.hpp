@@ -402,7 +402,9 @@ template <class B, class T>
 cut<T> filter_cut(const T* x, std::size_t vocab, span<const token> suppress, T m, double inv_t, double w_total,
                   double top_p, std::size_t top_k, std::size_t& kept) {
     filter_scratch<T>& fs = filter_scratch<T>::local();
-    const double sc = inv_t * unit<T>;
+    // The row pass's scale, held finite in T as token_statistics holds it (an infinite one would
+    // weigh the maximum 0 * inf = NaN).
+    const double sc = std::min(inv_t * unit<T>, double(std::numeric_limits<T>::max()));
     const auto weight_of = [&](T v) { return double(weight_scalar(T((v - m) * T(sc)))); };
     const auto order = [](const auto& p, const auto& q) { return p.first > q.first || (p.first == q.first && p.second < q.second); };
     cut<T> best;  // keeps everything
