@@ -621,7 +621,10 @@ token_stats<T> token_statistics(const T* logits, std::size_t vocab, const sampli
             if (chunk_weight[c] > 0 && cum + chunk_weight[c] > target) break;
             cum += chunk_weight[c];
         }
-        if (c == nc) c = last;  // rounding put the target past the end: the last chunk with weight
+        if (c == nc && last != nc) {  // rounding put the target past the end: the last chunk with
+            c = last;                 // weight, whose walk then ends on its last kept token
+            cum -= chunk_weight[c];
+        }
         const std::size_t C = chunk_size<T>(vocab);
         const std::size_t lo = c * C, hi = std::min(vocab, lo + C);
         const double f = chunk_weight[c] / chunks[c].s;  // the chunk's weights are f * exp2(y)
