@@ -270,10 +270,15 @@ TEST_CASE("token_statistics: vanishing temperatures are the T -> 0 limit, filter
         gt::for_each_type<float, double>([&](auto t) {
             using T = typename decltype(t)::type;
             INFO((gt::label<B, T>()));
-            // Logits at least 1 apart around a unique maximum: at T = 1e-3 every weight but the
-            // maximum's is exp(-1000) = 0 in double, which is the limit.
-            std::vector<T> row(65);
-            for (std::size_t v = 0; v < row.size(); ++v) row[v] = T(double((v * 37) % 65) - 20);
+            // Logits at least 1 apart around a unique maximum, or two tied maxima (q = 1/2 each);
+            // one chunk or several: at T = 1e-3 every other weight is exp(-1000) = 0 in double,
+            // which is the limit.
+            for (std::size_t V : {std::size_t(65), std::size_t(6657)})
+            for (bool tie : {false, true}) {
+            std::vector<T> row(V);
+            for (std::size_t v = 0; v < row.size(); ++v) row[v] = T(std::min(double((v * 37) % 65) - 20, 43.0));
+            row[7] = T(44);
+            if (tie) row[V - 3] = T(44);
             for (double top_p : {1.0, 0.494, 0.999}) {
                 for (std::size_t top_k : {std::size_t(0), std::size_t(3)}) {
                     gd::sampling s;
@@ -283,22 +288,25 @@ TEST_CASE("token_statistics: vanishing temperatures are the T -> 0 limit, filter
                     d.uniform = 0.7;
                     s.temperature = 1e-3;
                     const auto want = gd::token_statistics<B>(row.data(), row.size(), s, d);
-                    REQUIRE(want.probability == 1);
+                    const bool both = tie && top_p > 0.5;  // (top-p 0.494 keeps one of the two)
+                    REQUIRE(want.probability == (both ? 0.5 : 1));
                     for (double tiny : {1e-39, 1e-300, 3.06386e-318, 5e-324}) {
                         INFO("T = " << tiny << " top_p " << top_p << " top_k " << top_k);
                         s.temperature = tiny;
                         const auto r = gd::token_statistics<B>(row.data(), row.size(), s, d);
                         CHECK(r.token == want.token);
                         CHECK(r.kept == want.kept);
-                        CHECK(r.probability == 1);
+                        CHECK(r.probability == want.probability);
                         CHECK(r.model_probability == want.model_probability);
-                        CHECK(r.margin == 1);
-                        // (0 up to the weights' floor of 2^-126 per token in float, as at T = 1e-3)
+                        CHECK(r.margin == (both ? 0 : 1));
+                        // (-ln 2 or 0 up to the weights' floor of 2^-126 per token in float, as at
+                        // T = 1e-3)
                         CHECK(r.neg_entropy == want.neg_entropy);
-                        CHECK(std::fabs(double(r.neg_entropy)) <= 1e-30);
+                        CHECK(std::fabs(double(r.neg_entropy) + (both ? std::log(2.0) : 0.0)) <= 1e-6);
                         CHECK(r.log_sum_exp == want.log_sum_exp);
                     }
                 }
+            }
             }
         });
     });

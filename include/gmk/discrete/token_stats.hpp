@@ -348,8 +348,10 @@ row_sum<T> combine(const chunk_sum<T>* chunks, std::size_t nc, T m, double scale
         }
         const double delta = (double(cs.max) - double(m)) * scale;  // <= 0, in `unit`
         const double f = std::is_same_v<T, float> ? std::exp2(delta) : std::exp(delta);
-        r.s += f * cs.s;
-        r.sy += f * (cs.sy + delta * cs.s);
+        if (f > 0) {  // (a chunk of weight 0 adds nothing: delta may be -inf at a vanishing T)
+            r.s += f * cs.s;
+            r.sy += f * (cs.sy + delta * cs.s);
+        }
         r.raw += cs.raw * (std::is_same_v<T, float> ? std::exp2((double(cs.max) - double(m)) * raw_scale)
                                                      : std::exp((double(cs.max) - double(m)) * raw_scale));
         if (chunk_weight) chunk_weight[c] = f * cs.s;
@@ -584,8 +586,10 @@ token_stats<T> token_statistics(const T* logits, std::size_t vocab, const sampli
             tot.s = tot.sy = 0;
             for (const auto& [v, i] : list) {
                 const double y = (double(v) - double(m)) * inv_t, e = std::exp(y);
-                tot.s += e;
-                tot.sy += e * y / ln_unit;
+                if (e > 0) {  // (y may be -inf at a vanishing T: 0 * -inf)
+                    tot.s += e;
+                    tot.sy += e * y / ln_unit;
+                }
             }
         } else {
             T f1, f2;
