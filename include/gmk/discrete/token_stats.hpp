@@ -348,7 +348,9 @@ row_sum<T> combine(const chunk_sum<T>* chunks, std::size_t nc, T m, double scale
         }
         const double delta = (double(cs.max) - double(m)) * scale;  // <= 0, in `unit`
         const double f = std::is_same_v<T, float> ? std::exp2(delta) : std::exp(delta);
-        if (f > 0) {  // (a chunk of weight 0 adds nothing: delta may be -inf at a vanishing T)
+        // A chunk of weight 0 adds nothing (delta may be -inf at a vanishing T), unless it holds
+        // a NaN, which must reach the sum: the caller reports such rows.
+        if (f > 0 || !(cs.s == cs.s)) {
             r.s += f * cs.s;
             r.sy += f * (cs.sy + delta * cs.s);
         }
